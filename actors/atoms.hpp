@@ -1,0 +1,30 @@
+// The atoms of the service's actor messages. CAF 0.17 atoms are at most 10 characters;
+// atoms with the same text are the same type.
+#pragma once
+
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+
+#define CODEEXEC_ATOM(name, text) CAF_ADD_ATOM(codeexec, codeexec::atom, name, text)
+
+CODEEXEC_ATOM(attach, "attach")
+CODEEXEC_ATOM(cancel, "cancel")
+CODEEXEC_ATOM(close, "close")
+CODEEXEC_ATOM(closed, "closed")
+CODEEXEC_ATOM(deliver, "deliver")
+CODEEXEC_ATOM(event, "event")
+CODEEXEC_ATOM(exited, "exited")
+CODEEXEC_ATOM(expire, "expire")
+CODEEXEC_ATOM(finish, "finish")
+CODEEXEC_ATOM(get, "get")
+CODEEXEC_ATOM(kill, "kill")
+CODEEXEC_ATOM(limit, "limit")
+CODEEXEC_ATOM(publish, "publish")
+CODEEXEC_ATOM(received, "received")
+CODEEXEC_ATOM(run, "run")
+CODEEXEC_ATOM(runner, "runner")
+CODEEXEC_ATOM(shutdown, "shutdown")
+CODEEXEC_ATOM(timeout, "timeout")
+CODEEXEC_ATOM(track, "track")
+
+#undef CODEEXEC_ATOM

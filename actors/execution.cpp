@@ -1,0 +1,185 @@
+#include "actors/execution.hpp"
+
+#include "core/json_mapping.hpp"
+#include "core/log.hpp"
+
+#include <caf/all.hpp>
+
+namespace codeexec {
+namespace {
+
+/// How long a killed sandbox may take to report before the execution ends without it.
+constexpr auto kill_grace = std::chrono::seconds(5);
+
+void set_error(execution_result& result, verdict status, std::string name, std::string value) {
+  result.status = status;
+  result.error = execution_error{std::move(name), std::move(value), ""};
+}
+
+}  // namespace
+
+void execution_state::publish(std::string message) {
+  if (target.registry)
+    caf::anon_send(target.registry, atom::publish_v, request.client_id, id, std::move(message));
+}
+
+void apply_outcome(execution_result& result, const cell_outcome& outcome,
+                   std::optional<verdict> forced, const std::string& forced_reason) {
+  result.usage.cpu_ms = static_cast<std::int64_t>(outcome.cpu_ms);
+  result.usage.peak_memory_bytes = outcome.peak_memory_bytes;
+  result.stdout_truncated = outcome.stdout_truncated;
+  result.stderr_truncated = outcome.stderr_truncated;
+  result.exit_code = outcome.exit_code;
+  result.signal = outcome.signal;
+  if (forced == verdict::timeout) {
+    set_error(result, verdict::timeout, "TimeoutError", forced_reason);
+    return;
+  }
+  if (forced) {
+    set_error(result, *forced, "ExecutionCancelled", forced_reason);
+    return;
+  }
+  switch (outcome.how) {
+    case cell_end::finished:
+    case cell_end::interrupted:
+      // The kernel reported the cell's own error (if any) as an event.
+      result.status = result.error ? verdict::error : verdict::ok;
+      result.exit_code.reset();
+      result.signal.reset();
+      break;
+    case cell_end::output_limit:
+      set_error(result, verdict::output_limit, "OutputLimitExceeded",
+                "The output exceeded the limit; the execution was stopped");
+      break;
+    case cell_end::killed:
+      set_error(result, verdict::killed, "ExecutionKilled", outcome.detail);
+      break;
+    case cell_end::died:
+      if (outcome.oom_killed)
+        set_error(result, verdict::memory_limit, "MemoryError",
+                  "The execution exceeded its memory limit and was killed");
+      else if (outcome.signal)
+        set_error(result, verdict::killed, "ProcessKilled", outcome.detail);
+      else
+        set_error(result, verdict::error, "ProcessExited", outcome.detail);
+      break;
+    case cell_end::start_failed:
+    case cell_end::broken:
+      set_error(result, verdict::sandbox_error, "SandboxError", outcome.detail);
+      break;
+  }
+}
+
+namespace {
+
+using execution_pointer = execution_actor::stateful_pointer<execution_state>;
+
+/// Publishes the final events, answers the requester and ends the execution.
+void finish(execution_pointer self, const cell_outcome& outcome) {
+  auto& st = self->state;
+  if (st.finished) return;
+  st.finished = true;
+  const bool had_error = st.result.error.has_value();
+  apply_outcome(st.result, outcome, st.forced, st.forced_reason);
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - st.started);
+  st.result.usage.wall_ms = elapsed.count();
+  execution_report report{st.id, std::move(st.result), elapsed};
+  // An error the service decided on (timeout, limit…) reaches stream clients too.
+  if (!had_error && report.result.error) {
+    kernel_event ev;
+    ev.type = kernel_event::kind::error;
+    ev.error = *report.result.error;
+    if (auto message = output_message(st.id, ev)) st.publish(std::move(*message));
+  }
+  st.publish(result_message(report));
+  const bool ok = !report.result.error;
+  st.publish(status_message(st.id, ok ? "completed" : "failed",
+                            ok ? "Execution completed"
+                               : "Execution failed: " + report.result.error->name));
+  log::info("execution finished", {{"executionId", st.id},
+                                   {"language", to_string(st.request.lang)},
+                                   {"status", to_string(report.result.status)},
+                                   {"durationMs", elapsed.count()}});
+  if (st.target.on_done) st.target.on_done(std::move(report));
+  self->quit();
+}
+
+/// Ends the run early: kills the sandbox and waits (bounded) for its report.
+void stop(execution_pointer self, verdict why, std::string reason) {
+  auto& st = self->state;
+  if (st.finished || st.forced) return;
+  st.forced = why;
+  st.forced_reason = std::move(reason);
+  self->send(st.sandbox, atom::kill_v);
+  self->delayed_send(self, kill_grace, atom::finish_v);
+}
+
+}  // namespace
+
+execution_actor::behavior_type execution(execution_actor::stateful_pointer<execution_state> self,
+                                         std::string id, execution_request request,
+                                         execution_target target, sandbox_factory make_sandbox) {
+  auto& st = self->state;
+  st.id = std::move(id);
+  st.request = std::move(request);
+  st.target = std::move(target);
+  st.started = std::chrono::steady_clock::now();
+  log::debug("execution started", {{"executionId", st.id},
+                                   {"language", to_string(st.request.lang)},
+                                   {"clientId", st.request.client_id}});
+
+  st.sandbox = make_sandbox(self->system(), st.request.lang);
+  self->monitor(st.sandbox);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    if (msg.source != self->state.sandbox.address()) return;
+    cell_outcome out;
+    out.how = cell_end::broken;
+    out.detail = "the sandbox ended unexpectedly";
+    finish(self, out);
+  });
+  // The sandbox lives exactly as long as its execution.
+  self->attach_functor([sandbox = st.sandbox](const caf::error&) {
+    caf::anon_send_exit(sandbox, caf::exit_reason::user_shutdown);
+  });
+  if (st.target.registry) {
+    self->send(st.target.registry, atom::track_v, st.request.client_id, st.id,
+               caf::actor_cast<execution_actor>(self));
+    st.publish(status_message(st.id, "running", "Execution started"));
+  }
+  self->delayed_send(self, st.request.timeout, atom::timeout_v);
+  self->request(st.sandbox, caf::infinite, atom::run_v, run_cell{st.request.code, st.request.env},
+                caf::actor_cast<event_sink_actor>(self))
+    .then([self](cell_outcome& outcome) { finish(self, outcome); },
+          [self](caf::error& err) {
+            cell_outcome out;
+            out.how = cell_end::broken;
+            out.detail = "the sandbox did not answer: " + caf::to_string(err);
+            finish(self, out);
+          });
+
+  return {
+    [self](atom::event, kernel_event& ev) {
+      auto& st = self->state;
+      if (st.finished) return;
+      if (auto message = output_message(st.id, ev)) st.publish(std::move(*message));
+      st.result.add(ev);
+    },
+    [self](atom::cancel, std::string& reason) {
+      log::info("execution cancelled", {{"executionId", self->state.id}, {"reason", reason}});
+      stop(self, verdict::killed, std::move(reason));
+    },
+    [self](atom::timeout) {
+      stop(self, verdict::timeout, "Execution exceeded the timeout of " +
+                               std::to_string(self->state.request.timeout.count()) + " ms");
+    },
+    [self](atom::finish) {
+      cell_outcome out;
+      out.how = cell_end::killed;
+      out.detail = "the sandbox did not confirm the kill in time";
+      finish(self, out);
+    },
+  };
+}
+
+}  // namespace codeexec

@@ -1,0 +1,54 @@
+// The EXECUTION actor (interface in actors.hpp): one run of client code from
+// request to final result. It owns its sandbox for the run.
+#pragma once
+
+#include "actors/actors.hpp"
+#include "core/execution.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace codeexec {
+
+/// Starts a sandbox for a language, owned by the caller.
+using sandbox_factory = std::function<sandbox_actor(caf::actor_system&, language)>;
+
+/// Where an execution's result goes.
+struct execution_target {
+  /// /execute: called once with the final report, from an actor thread.
+  std::function<void(execution_report)> on_done;
+  /// /execute-stream: the registry that fans events out to the request's clientId.
+  client_registry_actor registry;
+};
+
+struct execution_state {
+  std::string id;
+  execution_request request;
+  execution_target target;
+  std::chrono::steady_clock::time_point started;
+  execution_result result;
+  sandbox_actor sandbox;
+  /// Set when the service, not the kernel, ended the run (timeout, cancel).
+  std::optional<verdict> forced;
+  std::string forced_reason;
+  bool finished = false;
+
+  /// Sends a message to the stream's clients, if this is a streaming execution.
+  void publish(std::string message);
+
+  static inline const char* name = "execution";
+};
+
+execution_actor::behavior_type execution(execution_actor::stateful_pointer<execution_state> self,
+                                         std::string id, execution_request request,
+                                         execution_target target, sandbox_factory make_sandbox);
+
+/// Turns a sandbox's cell outcome into the verdict, error and usage of `result`.
+void apply_outcome(execution_result& result, const cell_outcome& outcome,
+                   std::optional<verdict> forced, const std::string& forced_reason);
+
+}  // namespace codeexec

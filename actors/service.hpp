@@ -1,0 +1,61 @@
+// The service as the HTTP layer sees it: plain C++ calls in, callbacks out. It owns
+// the actor system; neither CAF nor RESTinio types cross this boundary.
+#pragma once
+
+#include "actors/client_connection.hpp"
+#include "core/api_error.hpp"
+#include "core/config.hpp"
+#include "core/execution.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+
+namespace codeexec {
+
+/// One connected WebSocket, as the HTTP layer holds it.
+struct client_link;
+
+class service {
+ public:
+  /// Starts the actor system and the sandbox backend; throws std::runtime_error
+  /// with the reason (and the fix) if the backend cannot work here.
+  explicit service(const config& cfg);
+  ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
+
+  /// Runs code; `done` is called exactly once, from an actor thread, with the report.
+  /// Returns the execution id, or why it was not started.
+  std::variant<std::string, api_error> execute(execution_request request,
+                                               std::function<void(execution_report)> done);
+
+  /// Runs code whose events go to the WebSocket clients of request.client_id.
+  std::variant<std::string, api_error> execute_stream(execution_request request);
+
+  /// A WebSocket for a clientId opened; it receives that clientId's events from now on
+  /// (and the replay of recent executions).
+  std::shared_ptr<client_link> connect_client(std::string client_id,
+                                              std::shared_ptr<client_connection> connection);
+  /// A text message arrived on a WebSocket.
+  void client_message(const client_link& link, std::string message);
+  /// The WebSocket closed (by the peer or because it broke).
+  void client_closed(const client_link& link);
+
+  /// Liveness and what the backend enforces, for GET /health.
+  nlohmann::json health() const;
+
+  /// Refuses new work, cancels running executions (waiting up to `grace` for them to
+  /// report), then closes every WebSocket with 1001.
+  void shutdown(std::chrono::milliseconds grace);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace codeexec

@@ -1,0 +1,122 @@
+#include "core/config.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+
+namespace codeexec {
+namespace {
+
+std::string trim(std::string s) {
+  const auto first = s.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r");
+  return s.substr(first, last - first + 1);
+}
+
+template <class Int>
+Int parse_int(const std::string& name, const std::string& text, Int min, Int max) {
+  long long value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end || value < static_cast<long long>(min) ||
+      static_cast<unsigned long long>(value) > static_cast<unsigned long long>(max)) {
+    throw config_error(name + "=" + text + ": expected an integer from " + std::to_string(min) +
+                       " to " + std::to_string(max));
+  }
+  return static_cast<Int>(value);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_env_file(const std::string& path) {
+  std::map<std::string, std::string> vars;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty() || line.front() == '#') continue;
+    if (line.rfind("export ", 0) == 0) line = trim(line.substr(7));
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    auto key = trim(line.substr(0, eq));
+    auto value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    vars[key] = value;
+  }
+  return vars;
+}
+
+config make_config(const std::function<std::optional<std::string>(const std::string&)>& lookup) {
+  config cfg;
+  auto get = [&](const char* name) { return lookup(name); };
+  auto integer = [&](const char* name, auto& field, auto min, auto max) {
+    using field_type = std::remove_reference_t<decltype(field)>;
+    if (auto v = get(name); v && !v->empty())
+      field = parse_int<field_type>(name, *v, static_cast<field_type>(min),
+                                    static_cast<field_type>(max));
+  };
+  auto millis = [&](const char* name, std::chrono::milliseconds& field, std::int64_t min) {
+    std::int64_t ms = field.count();
+    integer(name, ms, min, std::int64_t{24} * 3600 * 1000);
+    field = std::chrono::milliseconds{ms};
+  };
+  constexpr auto u64_max = std::numeric_limits<std::int64_t>::max();
+
+  if (auto v = get("HOST"); v && !v->empty()) cfg.host = *v;
+  integer("PORT", cfg.port, 0, 65535);
+  integer("HTTP_THREADS", cfg.http_threads, 1, 64);
+  if (auto v = get("SANDBOX_BACKEND"); v && !v->empty()) {
+    if (*v == "local")
+      cfg.backend = backend_kind::local;
+    else if (*v == "e2b")
+      cfg.backend = backend_kind::e2b;
+    else
+      throw config_error("SANDBOX_BACKEND=" + *v + ": expected local or e2b");
+  }
+  if (auto v = get("E2B_API_KEY")) cfg.e2b_api_key = *v;
+  if (auto v = get("LOG_LEVEL"); v && !v->empty()) {
+    if (*v != "debug" && *v != "info" && *v != "warn" && *v != "error")
+      throw config_error("LOG_LEVEL=" + *v + ": expected debug, info, warn or error");
+    cfg.log_level = *v;
+  }
+  millis("DEFAULT_TIMEOUT_MS", cfg.default_timeout, 1);
+  millis("MAX_TIMEOUT_MS", cfg.max_timeout, 1);
+  if (cfg.default_timeout > cfg.max_timeout)
+    throw config_error("DEFAULT_TIMEOUT_MS must not exceed MAX_TIMEOUT_MS");
+  integer("MAX_CODE_BYTES", cfg.max_code_bytes, 1, std::size_t{1} << 30);
+  integer("MAX_BODY_BYTES", cfg.max_body_bytes, 1024, std::size_t{1} << 30);
+  millis("STREAM_REPLAY_WINDOW_MS", cfg.stream_replay_window, 0);
+  integer("MAX_CONCURRENT_EXECUTIONS", cfg.max_concurrent_executions, 1, 100000);
+  if (auto v = get("RUNNER_DIR")) cfg.runner_dir = *v;
+  integer("SANDBOX_UID_BASE", cfg.sandbox_uid_base, 1000, 4000000000u);
+  integer("MAX_SANDBOXES", cfg.max_sandboxes, 1, 65536);
+  std::uint64_t mb = cfg.sandbox_memory_bytes >> 20;
+  integer("SANDBOX_MEMORY_MB", mb, 16, 1 << 20);
+  cfg.sandbox_memory_bytes = mb << 20;
+  integer("SANDBOX_PIDS", cfg.sandbox_pids, 8, 1 << 20);
+  mb = cfg.sandbox_workspace_bytes >> 20;
+  integer("SANDBOX_WORKSPACE_MB", mb, 1, 1 << 20);
+  cfg.sandbox_workspace_bytes = mb << 20;
+  integer("MAX_OUTPUT_BYTES", cfg.max_output_bytes, 1024, u64_max);
+
+  if (cfg.backend == backend_kind::e2b && cfg.e2b_api_key.empty())
+    throw config_error("SANDBOX_BACKEND=e2b needs E2B_API_KEY");
+  return cfg;
+}
+
+config load_config() {
+  const char* env_file = std::getenv("ENV_FILE");
+  const auto file_vars = read_env_file(env_file ? env_file : ".env");
+  return make_config([&](const std::string& name) -> std::optional<std::string> {
+    if (const char* v = std::getenv(name.c_str())) return std::string{v};
+    if (auto it = file_vars.find(name); it != file_vars.end()) return it->second;
+    return std::nullopt;
+  });
+}
+
+}  // namespace codeexec

@@ -1,0 +1,56 @@
+// Service configuration: from the environment and an optional .env file.
+// Every variable is documented in .env.example.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace codeexec {
+
+/// A variable has a value the service cannot use; what() names it and says why.
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class backend_kind { local, e2b };
+
+struct config {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 4000;
+  std::size_t http_threads = 2;
+  backend_kind backend = backend_kind::local;
+  std::string e2b_api_key;
+  std::string log_level = "info";
+
+  std::chrono::milliseconds default_timeout{30000};
+  std::chrono::milliseconds max_timeout{300000};
+  std::size_t max_code_bytes = 1 << 20;
+  std::size_t max_body_bytes = 8 << 20;
+  std::chrono::milliseconds stream_replay_window{10000};
+  std::size_t max_concurrent_executions = 64;
+
+  std::string runner_dir;  ///< empty: found next to the binary or in the source tree
+  std::uint32_t sandbox_uid_base = 200000;
+  std::uint32_t max_sandboxes = 1024;
+  std::uint64_t sandbox_memory_bytes = 512ull << 20;
+  std::uint64_t sandbox_pids = 128;
+  std::uint64_t sandbox_workspace_bytes = 64ull << 20;
+  std::uint64_t max_output_bytes = 16ull << 20;  ///< per stream and execution
+};
+
+/// Reads `KEY=VALUE` lines (comments with #, optional quotes). Missing file → empty.
+std::map<std::string, std::string> read_env_file(const std::string& path);
+
+/// Builds the configuration. `lookup` returns a variable's value if set; the
+/// process environment wins over the .env file (see load_config).
+config make_config(const std::function<std::optional<std::string>(const std::string&)>& lookup);
+
+/// make_config over the process environment and the file named by ENV_FILE (default ".env").
+config load_config();
+
+}  // namespace codeexec

@@ -1,0 +1,107 @@
+#include "core/json_mapping.hpp"
+
+namespace codeexec {
+
+using json = nlohmann::json;
+
+namespace {
+
+json to_json(const execution_error& err) {
+  return {{"name", err.name}, {"value", err.value}, {"traceback", err.traceback}};
+}
+
+}  // namespace
+
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
+}
+
+std::string error_body(const api_error& err) {
+  return dump({{"error", {{"code", err.code}, {"message", err.message}}}});
+}
+
+json to_json(const execution_result& result) {
+  json out = {
+    {"results", result.results},
+    {"logs", {{"stdout", result.stdout_chunks}, {"stderr", result.stderr_chunks}}},
+    {"error", result.error ? to_json(*result.error) : json(nullptr)},
+    {"status", to_string(result.status)},
+    {"truncated", {{"stdout", result.stdout_truncated}, {"stderr", result.stderr_truncated}}},
+    {"usage",
+     {{"wallMs", result.usage.wall_ms},
+      {"cpuMs", result.usage.cpu_ms},
+      {"peakMemoryBytes", result.usage.peak_memory_bytes}}},
+  };
+  if (result.exit_code) out["exitCode"] = *result.exit_code;
+  if (result.signal) out["signal"] = *result.signal;
+  return out;
+}
+
+std::string execute_response(const execution_report& report) {
+  return dump({{"executionId", report.execution_id},
+               {"result", to_json(report.result)},
+               {"duration", report.duration.count()}});
+}
+
+std::string status_message(std::string_view execution_id, std::string_view status,
+                           std::string_view message) {
+  return dump(
+    {{"type", "status"}, {"executionId", execution_id}, {"status", status}, {"message", message}});
+}
+
+std::optional<std::string> output_message(std::string_view execution_id,
+                                          const kernel_event& event) {
+  switch (event.type) {
+    case kernel_event::kind::stdout_text:
+      return dump({{"type", "stdout"}, {"executionId", execution_id}, {"data", event.text}});
+    case kernel_event::kind::stderr_text:
+      return dump({{"type", "stderr"}, {"executionId", execution_id}, {"data", event.text}});
+    case kernel_event::kind::error:
+      return dump({{"type", "error"}, {"executionId", execution_id}, {"error", to_json(event.error)}});
+    case kernel_event::kind::result:
+      // Rich results reach stream clients inside the final `result` event, as in the
+      // service we replace.
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::string result_message(const execution_report& report) {
+  return dump({{"type", "result"},
+               {"executionId", report.execution_id},
+               {"result", to_json(report.result)},
+               {"duration", report.duration.count()}});
+}
+
+std::optional<kernel_event> parse_kernel_event(const json& event) {
+  if (!event.is_object()) return std::nullopt;
+  const auto type = event.value("type", std::string{});
+  kernel_event out;
+  if (type == "stdout" || type == "stderr") {
+    out.type = type == "stdout" ? kernel_event::kind::stdout_text : kernel_event::kind::stderr_text;
+    const auto text = event.find("text");
+    if (text == event.end() || !text->is_string()) return std::nullopt;
+    out.text = text->get<std::string>();
+    return out;
+  }
+  if (type == "result") {
+    out.type = kernel_event::kind::result;
+    out.result = event;
+    out.result.erase("type");
+    if (!out.result.contains("is_main_result")) out.result["is_main_result"] = false;
+    if (!out.result.contains("extra")) out.result["extra"] = json::object();
+    return out;
+  }
+  if (type == "error") {
+    out.type = kernel_event::kind::error;
+    auto str = [&](const char* key) {
+      const auto it = event.find(key);
+      return it != event.end() && it->is_string() ? it->get<std::string>() : std::string{};
+    };
+    out.error = {str("name"), str("value"), str("traceback")};
+    return out;
+  }
+  return std::nullopt;
+}
+
+}  // namespace codeexec

@@ -1,0 +1,38 @@
+// JSON shapes of the public API and of the runner events, in one place.
+#pragma once
+
+#include "core/api_error.hpp"
+#include "core/execution.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace codeexec {
+
+/// Serializes without ever throwing: invalid UTF-8 becomes U+FFFD.
+std::string dump(const nlohmann::json& j);
+
+/// {"error": {"code", "message"}}
+std::string error_body(const api_error& err);
+
+/// The `result` object of /execute and of the WebSocket `result` event.
+nlohmann::json to_json(const execution_result& result);
+
+/// 200 body of POST /execute: {"executionId", "result", "duration"}.
+std::string execute_response(const execution_report& report);
+
+/// WebSocket events of one execution.
+std::string status_message(std::string_view execution_id, std::string_view status,
+                           std::string_view message);
+/// stdout/stderr/error events; nullopt for results (they travel in the `result` event).
+std::optional<std::string> output_message(std::string_view execution_id,
+                                          const kernel_event& event);
+std::string result_message(const execution_report& report);
+
+/// A runner's stdout/stderr/result/error event as a kernel_event; nullopt for other types.
+std::optional<kernel_event> parse_kernel_event(const nlohmann::json& event);
+
+}  // namespace codeexec

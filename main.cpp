@@ -1,0 +1,71 @@
+// codeexec: runs untrusted code for AI agents in local sandboxes, over REST and WebSocket.
+#include "actors/service.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "http/server.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <exception>
+
+namespace {
+
+/// How long running executions get to report when the service stops.
+constexpr std::chrono::seconds shutdown_grace{10};
+
+/// Blocks the stop signals in every thread (threads inherit the mask), so that
+/// main() alone receives them through sigwait.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A client that vanishes mid-write must not kill the service.
+  std::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+}  // namespace
+
+int main() {
+  using namespace codeexec;
+  const auto stop_signals = block_stop_signals();
+
+  config cfg;
+  try {
+    cfg = load_config();
+  } catch (const config_error& e) {
+    log::error("invalid configuration", {{"reason", e.what()}});
+    return 2;
+  }
+  log::set_level(cfg.log_level);
+  if (cfg.backend == backend_kind::e2b) {
+    log::error("SANDBOX_BACKEND=e2b is not available in this version; use SANDBOX_BACKEND=local");
+    return 2;
+  }
+
+  std::unique_ptr<service> svc;
+  std::unique_ptr<http::server> server;
+  try {
+    svc = std::make_unique<service>(cfg);
+    server = http::start_server(cfg, *svc);
+  } catch (const std::exception& e) {
+    log::error("cannot start", {{"reason", e.what()}});
+    server.reset();
+    svc.reset();
+    return 1;
+  }
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::info("stop signal received", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  // Order matters: executions and WebSockets end while the I/O threads still run,
+  // then the server stops, then the actor system (cpp-stack.md §5.8).
+  svc->shutdown(shutdown_grace);
+  server->stop();
+  svc.reset();
+  server.reset();
+  log::info("stopped");
+  return 0;
+}

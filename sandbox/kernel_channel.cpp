@@ -1,0 +1,240 @@
+#include "sandbox/kernel_channel.hpp"
+
+#include "sandbox/frame.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace codeexec::sandbox {
+namespace {
+
+constexpr std::size_t read_chunk = 64 * 1024;
+
+/// Reads what is available now. Returns false on EOF or a hard error.
+bool read_available(int fd, std::string& into) {
+  std::array<char, read_chunk> buf;
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n > 0) {
+      into.append(buf.data(), static_cast<std::size_t>(n));
+      if (static_cast<std::size_t>(n) < buf.size()) return true;
+      continue;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+  }
+}
+
+void set_nonblocking(int fd) {
+  if (fd < 0) return;
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+}  // namespace
+
+/// One output stream (raw pipe or event text) and its cap.
+struct kernel_channel::stream_state {
+  explicit stream_state(const char* stream_name) : name(stream_name) {}
+
+  const char* name;
+  std::uint64_t delivered = 0;
+  bool capped = false;
+  std::string pending_utf8;  // raw bytes ending inside a UTF-8 sequence
+
+  /// Applies the cap to `text`; returns what may be delivered.
+  std::string admit(std::string text, std::uint64_t cap, bool& newly_capped) {
+    newly_capped = false;
+    if (capped) return {};
+    if (delivered + text.size() > cap) {
+      text.resize(complete_utf8_prefix(std::string_view{text}.substr(0, cap - delivered)));
+      capped = newly_capped = true;
+    }
+    delivered += text.size();
+    return text;
+  }
+};
+
+kernel_channel::kernel_channel(sandbox_process& process, std::uint64_t max_output_bytes,
+                               channel_callbacks callbacks)
+    : process_(process),
+      max_output_bytes_(max_output_bytes),
+      callbacks_(std::move(callbacks)),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (!wake_fd_) throw std::system_error(errno, std::generic_category(), "eventfd");
+  for (int fd : {process_.events_fd(), process_.stdout_fd(), process_.stderr_fd(),
+                 process_.control_fd(), process_.setup_error_fd()})
+    set_nonblocking(fd);
+  thread_ = std::thread([this] { run(); });
+}
+
+kernel_channel::~kernel_channel() {
+  stopping_ = true;
+  wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+void kernel_channel::send(const nlohmann::json& request) {
+  {
+    std::lock_guard lock{mutex_};
+    outbox_.push_back(encode_frame(request.dump(-1, ' ', false,
+                                                nlohmann::json::error_handler_t::replace)));
+  }
+  wake();
+}
+
+void kernel_channel::reset_output_counters() {
+  reset_counters_ = true;
+  wake();
+}
+
+void kernel_channel::wake() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+void kernel_channel::run() {
+  stream_state out{"stdout"};
+  stream_state err{"stderr"};
+  frame_decoder decoder;
+  std::string outgoing;  // the frame being written, possibly partially
+  bool events_open = process_.events_fd() >= 0;
+  bool out_open = process_.stdout_fd() >= 0;
+  bool err_open = process_.stderr_fd() >= 0;
+
+  auto deliver_text = [&](stream_state& s, std::string text) {
+    bool newly_capped = false;
+    auto admitted = s.admit(std::move(text), max_output_bytes_, newly_capped);
+    if (!admitted.empty()) callbacks_.on_event({{"type", s.name}, {"text", std::move(admitted)}});
+    if (newly_capped && callbacks_.on_output_limit) callbacks_.on_output_limit(s.name);
+  };
+
+  // Raw pipe bytes may end inside a UTF-8 sequence; hold that tail back.
+  auto drain_pipe = [&](int fd, stream_state& s, bool& open, bool final) {
+    if (!open) return;
+    std::string bytes = std::move(s.pending_utf8);
+    s.pending_utf8.clear();
+    if (!read_available(fd, bytes)) open = false;
+    const bool flush_all = final || !open;
+    const std::size_t keep = flush_all ? bytes.size() : complete_utf8_prefix(bytes);
+    s.pending_utf8 = bytes.substr(keep);
+    bytes.resize(keep);
+    if (!bytes.empty()) deliver_text(s, std::move(bytes));
+  };
+
+  auto handle_frame = [&](std::string payload) {
+    auto event = nlohmann::json::parse(payload, nullptr, false);
+    if (event.is_discarded() || !event.is_object()) {
+      events_open = false;
+      if (callbacks_.on_protocol_error) callbacks_.on_protocol_error("runner sent invalid JSON");
+      return;
+    }
+    const auto type = event.value("type", std::string{});
+    if (type == "stdout" || type == "stderr") {
+      auto text = event.value("text", std::string{});
+      deliver_text(type == "stdout" ? out : err, std::move(text));
+      return;
+    }
+    if (type == "end") {
+      // Whatever the cell wrote to fds 1/2 is in the pipes by now: deliver it first.
+      drain_pipe(process_.stdout_fd(), out, out_open, true);
+      drain_pipe(process_.stderr_fd(), err, err_open, true);
+    }
+    callbacks_.on_event(std::move(event));
+  };
+
+  auto read_events = [&] {
+    std::string bytes;
+    if (!read_available(process_.events_fd(), bytes)) events_open = false;
+    decoder.feed(bytes);
+    while (auto payload = decoder.next()) handle_frame(std::move(*payload));
+    if (decoder.failed() && events_open) {
+      events_open = false;
+      if (callbacks_.on_protocol_error) callbacks_.on_protocol_error("runner sent an oversized frame");
+    }
+  };
+
+  auto write_requests = [&] {
+    for (;;) {
+      if (outgoing.empty()) {
+        std::lock_guard lock{mutex_};
+        if (outbox_.empty()) return;
+        outgoing = std::move(outbox_.front());
+        outbox_.pop_front();
+      }
+      const ssize_t n = ::write(process_.control_fd(), outgoing.data(), outgoing.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          // The runner is gone; its exit is reported through the pidfd.
+          std::lock_guard lock{mutex_};
+          outbox_.clear();
+          outgoing.clear();
+        }
+        return;
+      }
+      outgoing.erase(0, static_cast<std::size_t>(n));
+    }
+  };
+
+  while (!stopping_) {
+    if (reset_counters_.exchange(false)) {
+      out.delivered = err.delivered = 0;
+      out.capped = err.capped = false;
+    }
+    bool want_write = !outgoing.empty();
+    if (!want_write) {
+      std::lock_guard lock{mutex_};
+      want_write = !outbox_.empty();
+    }
+    std::array<pollfd, 6> fds{{
+      {wake_fd_.get(), POLLIN, 0},
+      {process_.exit_fd(), POLLIN, 0},
+      {events_open ? process_.events_fd() : -1, POLLIN, 0},
+      {out_open ? process_.stdout_fd() : -1, POLLIN, 0},
+      {err_open ? process_.stderr_fd() : -1, POLLIN, 0},
+      {want_write ? process_.control_fd() : -1, POLLOUT, 0},
+    }};
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents) {
+      std::uint64_t count;
+      [[maybe_unused]] auto n = ::read(wake_fd_.get(), &count, sizeof count);
+    }
+    // Pipes first: raw output written before an event frame is delivered before it.
+    if (fds[3].revents) drain_pipe(process_.stdout_fd(), out, out_open, false);
+    if (fds[4].revents) drain_pipe(process_.stderr_fd(), err, err_open, false);
+    if (fds[2].revents) read_events();
+    if (fds[5].revents) write_requests();
+
+    if (fds[1].revents) {
+      // The init exited and the kernel killed the rest of its pid namespace:
+      // drain what they wrote, then report.
+      if (events_open) read_events();
+      drain_pipe(process_.stdout_fd(), out, out_open, true);
+      drain_pipe(process_.stderr_fd(), err, err_open, true);
+      std::string setup_error;
+      if (process_.setup_error_fd() >= 0) {
+        read_available(process_.setup_error_fd(), setup_error);
+        while (!setup_error.empty() && (setup_error.back() == '\n' || setup_error.back() == '\0'))
+          setup_error.pop_back();
+      }
+      exit_status status;
+      if (auto s = process_.try_wait()) status = *s;
+      if (callbacks_.on_exit) callbacks_.on_exit(status, std::move(setup_error));
+      return;
+    }
+  }
+}
+
+}  // namespace codeexec::sandbox

@@ -1,0 +1,139 @@
+// The local sandbox launcher: starts one isolated sandbox (namespaces, tmpfs root,
+// dedicated host uid, cgroups, rlimits, seccomp) whose init runs one language runner.
+//
+// This header is the contract between the sandbox backend and the actors that use it.
+// Nothing here depends on CAF or RESTinio.
+#pragma once
+
+#include "sandbox/unique_fd.hpp"
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace codeexec::sandbox {
+
+/// Per-sandbox resource limits. Zero means "no limit of this kind".
+struct limits {
+  std::uint64_t memory_bytes = 512ull << 20;     ///< whole tree, swap included (cgroup)
+  std::uint64_t pids = 128;                      ///< tasks in the tree (cgroup + RLIMIT_NPROC)
+  std::uint64_t workspace_bytes = 64ull << 20;   ///< tmpfs size of /home/user and /tmp each
+  std::uint64_t file_size_bytes = 64ull << 20;   ///< RLIMIT_FSIZE
+  std::uint64_t open_files = 256;                ///< RLIMIT_NOFILE
+};
+
+/// What to start inside a new sandbox.
+struct launch_spec {
+  /// argv of the runner, absolute paths as seen inside the sandbox.
+  std::vector<std::string> argv;
+  /// The runner's complete environment (the launcher adds nothing else).
+  std::map<std::string, std::string> env;
+  limits lim;
+  std::string hostname = "sandbox";
+};
+
+/// Server-wide launcher configuration.
+struct launcher_config {
+  /// Host directory bound read-only at /opt/runner inside every sandbox.
+  std::string runner_dir;
+  /// First host uid of the dedicated range; slot i uses uid_base + i (uid and gid).
+  std::uint32_t uid_base = 200000;
+  /// Number of slots, i.e. the maximum number of live sandboxes.
+  std::uint32_t uid_count = 1024;
+  /// Name of the service's cgroup subtree (under the service's own cgroup).
+  std::string cgroup_prefix = "codeexec";
+};
+
+/// One mechanism and whether it is enforced here, for start-up logs and /health.
+struct capability {
+  std::string name;    ///< e.g. "user namespace", "cgroup v1 memory", "seccomp"
+  bool available = false;
+  std::string detail;  ///< how, or why not
+};
+
+/// How a sandbox's init ended.
+struct exit_status {
+  int exit_code = -1;  ///< when it exited normally
+  int signal = 0;      ///< when it was killed by a signal
+};
+
+/// Resource usage read from the sandbox's cgroups (zero where unknown).
+struct usage {
+  std::uint64_t peak_memory_bytes = 0;
+  std::uint64_t cpu_ns = 0;
+  std::uint64_t oom_kills = 0;
+  std::uint64_t pids_limit_hits = 0;
+};
+
+/// A running sandbox. Owning: the destructor kills the whole tree (cgroup.kill and
+/// SIGKILL of the init), reaps it, removes its cgroups and returns its uid slot.
+class sandbox_process {
+ public:
+  virtual ~sandbox_process() = default;
+
+  /// Host pid of the sandbox's init (pid 1 inside).
+  virtual pid_t init_pid() const = 0;
+  /// pidfd of the init: becomes readable when the init exits.
+  virtual int exit_fd() const = 0;
+  /// Host end of the request channel (runner fd 3). Write frames here.
+  virtual int control_fd() const = 0;
+  /// Host end of the event channel (runner fd 4). Read frames here.
+  virtual int events_fd() const = 0;
+  /// Read end of the runner's stdout pipe (fd 1) and stderr pipe (fd 2).
+  virtual int stdout_fd() const = 0;
+  virtual int stderr_fd() const = 0;
+  /// Write end of the runner's stdin pipe (fd 0).
+  virtual int stdin_fd() const = 0;
+  /// Read end of the setup-error pipe: a one-line reason if setup failed before
+  /// the runner was exec'd; EOF otherwise.
+  virtual int setup_error_fd() const = 0;
+
+  /// Forwards SIGINT to the runner (the init relays it). Returns false if gone.
+  virtual bool interrupt() = 0;
+  /// Kills every process of the sandbox now (idempotent, non-blocking).
+  virtual void kill() = 0;
+  /// Reaps the init if it has exited; empty while it still runs. Non-blocking.
+  virtual std::optional<exit_status> try_wait() = 0;
+  /// Current resource usage.
+  virtual usage read_usage() const = 0;
+  /// Short id used in cgroup and log names.
+  virtual const std::string& id() const = 0;
+};
+
+/// Result of a launch: a sandbox, or a human-readable reason.
+struct launch_result {
+  std::unique_ptr<sandbox_process> process;
+  std::string error;  ///< set when process is null
+};
+
+/// Starts sandboxes. Thread-safe: launch() may be called from several threads.
+class launcher {
+ public:
+  virtual ~launcher() = default;
+
+  /// Starts a sandbox without waiting for the runner to be ready.
+  virtual launch_result launch(const launch_spec& spec) = 0;
+  /// What this host can enforce (probed once at creation).
+  virtual const std::vector<capability>& capabilities() const = 0;
+  /// Number of live sandboxes.
+  virtual std::size_t live() const = 0;
+};
+
+/// Probes the host and builds a launcher; on failure `error` says why and how to fix it.
+struct make_launcher_result {
+  std::unique_ptr<launcher> value;
+  std::string error;
+};
+make_launcher_result make_launcher(const launcher_config& cfg);
+
+/// Removes what a crashed predecessor left behind (stale sandbox cgroups). Returns
+/// how many were removed.
+std::size_t sweep_stale(const launcher_config& cfg);
+
+}  // namespace codeexec::sandbox

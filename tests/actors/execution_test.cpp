@@ -1,0 +1,156 @@
+#include "actors/execution.hpp"
+
+#include "actor_fixture.hpp"
+
+#include <doctest/doctest.h>
+
+#include <future>
+
+using namespace codeexec;
+using namespace std::chrono_literals;
+
+namespace {
+
+kernel_event text(kernel_event::kind kind, std::string s) {
+  kernel_event ev;
+  ev.type = kind;
+  ev.text = std::move(s);
+  return ev;
+}
+
+/// A sandbox that answers a cell with a fixed script of events and an outcome.
+sandbox_actor::behavior_type scripted_sandbox(sandbox_actor::pointer self) {
+  return {
+    [self](atom::run, run_cell& cell, event_sink_actor sink) -> caf::result<cell_outcome> {
+      self->send(sink, atom::event_v, text(kernel_event::kind::stdout_text, "out:" + cell.code));
+      self->send(sink, atom::event_v, text(kernel_event::kind::stderr_text, "err\n"));
+      kernel_event result;
+      result.type = kernel_event::kind::result;
+      result.result = {{"text", "2"}, {"is_main_result", true}};
+      self->send(sink, atom::event_v, std::move(result));
+      return cell_outcome{};
+    },
+    [](atom::kill) {},
+    [](atom::runner, nlohmann::json&) {},
+    [](atom::limit, std::string&) {},
+    [](atom::exited, sandbox_exit&) {},
+  };
+}
+
+/// A sandbox whose cell never ends until it is killed.
+struct hanging_state {
+  caf::typed_response_promise<cell_outcome> promise;
+  static inline const char* name = "hanging_sandbox";
+};
+sandbox_actor::behavior_type hanging_sandbox(sandbox_actor::stateful_pointer<hanging_state> self) {
+  return {
+    [self](atom::run, run_cell&, event_sink_actor sink) -> caf::result<cell_outcome> {
+      self->send(sink, atom::event_v, text(kernel_event::kind::stdout_text, "before\n"));
+      self->state.promise = self->make_response_promise<cell_outcome>();
+      return self->state.promise;
+    },
+    [self](atom::kill) {
+      cell_outcome out;
+      out.how = cell_end::killed;
+      out.signal = 9;
+      self->state.promise.deliver(out);
+    },
+    [](atom::runner, nlohmann::json&) {},
+    [](atom::limit, std::string&) {},
+    [](atom::exited, sandbox_exit&) {},
+  };
+}
+
+struct execution_fixture : test::actor_fixture {
+  std::promise<execution_report> done;
+
+  execution_target target() {
+    execution_target t;
+    t.on_done = [this](execution_report r) { done.set_value(std::move(r)); };
+    return t;
+  }
+
+  execution_report wait() {
+    auto fut = done.get_future();
+    REQUIRE(fut.wait_for(deadline) == std::future_status::ready);
+    return fut.get();
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(execution_fixture, "an execution collects events in order") {
+  execution_request req;
+  req.code = "1+1";
+  sys.spawn(execution, std::string{"e1"}, req, target(),
+            [](caf::actor_system& s, language) { return s.spawn(scripted_sandbox); });
+  const auto report = wait();
+  CHECK(report.execution_id == "e1");
+  CHECK(report.result.stdout_chunks == std::vector<std::string>{"out:1+1"});
+  CHECK(report.result.stderr_chunks == std::vector<std::string>{"err\n"});
+  REQUIRE(report.result.results.size() == 1);
+  CHECK(report.result.results[0]["text"] == "2");
+  CHECK_FALSE(report.result.error);
+  CHECK(report.result.status == verdict::ok);
+}
+
+TEST_CASE_FIXTURE(execution_fixture, "a timeout kills the sandbox and keeps the output") {
+  execution_request req;
+  req.code = "sleep";
+  req.timeout = 50ms;
+  sys.spawn(execution, std::string{"e2"}, req, target(),
+            [](caf::actor_system& s, language) { return s.spawn(hanging_sandbox); });
+  const auto report = wait();
+  CHECK(report.result.status == verdict::timeout);
+  REQUIRE(report.result.error);
+  CHECK(report.result.error->name == "TimeoutError");
+  CHECK(report.result.stdout_chunks == std::vector<std::string>{"before\n"});
+}
+
+TEST_CASE_FIXTURE(execution_fixture, "a cancel ends the execution as killed") {
+  execution_request req;
+  req.code = "sleep";
+  auto handle = sys.spawn(execution, std::string{"e3"}, req, target(),
+                          [](caf::actor_system& s, language) { return s.spawn(hanging_sandbox); });
+  self->send(handle, atom::cancel_v, std::string{"client left"});
+  const auto report = wait();
+  CHECK(report.result.status == verdict::killed);
+  REQUIRE(report.result.error);
+  CHECK(report.result.error->value == "client left");
+}
+
+TEST_CASE("outcomes map to verdicts") {
+  execution_result r;
+  cell_outcome died;
+  died.how = cell_end::died;
+  died.signal = 9;
+  died.oom_killed = true;
+  apply_outcome(r, died, std::nullopt, "");
+  CHECK(r.status == verdict::memory_limit);
+  CHECK(r.error->name == "MemoryError");
+
+  execution_result r2;
+  cell_outcome limit;
+  limit.how = cell_end::output_limit;
+  limit.stdout_truncated = true;
+  apply_outcome(r2, limit, std::nullopt, "");
+  CHECK(r2.status == verdict::output_limit);
+  CHECK(r2.stdout_truncated);
+
+  execution_result r3;
+  cell_outcome failed;
+  failed.how = cell_end::start_failed;
+  failed.detail = "no namespaces";
+  apply_outcome(r3, failed, std::nullopt, "");
+  CHECK(r3.status == verdict::sandbox_error);
+  CHECK(r3.error->value == "no namespaces");
+
+  execution_result r4;
+  cell_outcome exited;
+  exited.how = cell_end::died;
+  exited.exit_code = 3;
+  exited.detail = "the kernel exited with code 3";
+  apply_outcome(r4, exited, std::nullopt, "");
+  CHECK(r4.status == verdict::error);
+  CHECK(r4.exit_code == 3);
+}

@@ -1,0 +1,71 @@
+#include "core/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+using namespace codeexec;
+
+namespace {
+
+config from(std::map<std::string, std::string> vars) {
+  return make_config([&](const std::string& name) -> std::optional<std::string> {
+    if (auto it = vars.find(name); it != vars.end()) return it->second;
+    return std::nullopt;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("defaults match the service we replace") {
+  const auto cfg = from({});
+  CHECK(cfg.port == 4000);
+  CHECK(cfg.host == "0.0.0.0");
+  CHECK(cfg.backend == backend_kind::local);
+  CHECK(cfg.default_timeout == std::chrono::milliseconds{30000});
+  CHECK(cfg.max_code_bytes == 1u << 20);
+  CHECK(cfg.stream_replay_window == std::chrono::milliseconds{10000});
+}
+
+TEST_CASE("variables override the defaults") {
+  const auto cfg = from({{"PORT", "8080"}, {"HOST", "127.0.0.1"}, {"MAX_TIMEOUT_MS", "60000"},
+                         {"SANDBOX_MEMORY_MB", "256"}, {"LOG_LEVEL", "debug"}});
+  CHECK(cfg.port == 8080);
+  CHECK(cfg.host == "127.0.0.1");
+  CHECK(cfg.max_timeout == std::chrono::milliseconds{60000});
+  CHECK(cfg.sandbox_memory_bytes == 256ull << 20);
+  CHECK(cfg.log_level == "debug");
+}
+
+TEST_CASE("bad values are refused with the variable's name") {
+  CHECK_THROWS_WITH_AS(from({{"PORT", "http"}}), doctest::Contains("PORT"), config_error);
+  CHECK_THROWS_AS(from({{"PORT", "70000"}}), config_error);
+  CHECK_THROWS_AS(from({{"PORT", "-1"}}), config_error);
+  CHECK_THROWS_AS(from({{"SANDBOX_BACKEND", "docker"}}), config_error);
+  CHECK_THROWS_AS(from({{"LOG_LEVEL", "loud"}}), config_error);
+  CHECK_THROWS_AS(from({{"DEFAULT_TIMEOUT_MS", "9000"}, {"MAX_TIMEOUT_MS", "1000"}}),
+                  config_error);
+}
+
+TEST_CASE("the e2b backend needs an API key") {
+  CHECK_THROWS_WITH_AS(from({{"SANDBOX_BACKEND", "e2b"}}), doctest::Contains("E2B_API_KEY"),
+                       config_error);
+  CHECK(from({{"SANDBOX_BACKEND", "e2b"}, {"E2B_API_KEY", "e2b_x"}}).backend == backend_kind::e2b);
+}
+
+TEST_CASE("a .env file is parsed with comments quotes and export") {
+  const std::string path = "/tmp/codeexec-config-test.env";
+  {
+    std::ofstream out(path);
+    out << "# comment\nPORT=5001\nexport HOST = \"127.0.0.2\"\nE2B_API_KEY='k=v'\n\nbroken line\n";
+  }
+  const auto vars = read_env_file(path);
+  std::remove(path.c_str());
+  CHECK(vars.at("PORT") == "5001");
+  CHECK(vars.at("HOST") == "127.0.0.2");
+  CHECK(vars.at("E2B_API_KEY") == "k=v");
+  CHECK(vars.size() == 3);
+  CHECK(read_env_file("/nonexistent/.env").empty());
+}

@@ -1,0 +1,111 @@
+#include "core/request_parsing.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace codeexec;
+
+namespace {
+
+config test_config() {
+  config cfg;
+  cfg.max_code_bytes = 64;
+  cfg.max_timeout = std::chrono::milliseconds{5000};
+  cfg.default_timeout = std::chrono::milliseconds{3000};
+  return cfg;
+}
+
+api_error error_of(std::string_view body, execute_endpoint ep = execute_endpoint::execute) {
+  auto parsed = parse_execute_request(body, test_config(), ep);
+  REQUIRE(std::holds_alternative<api_error>(parsed));
+  return std::get<api_error>(parsed);
+}
+
+execution_request request_of(std::string_view body,
+                             execute_endpoint ep = execute_endpoint::execute) {
+  auto parsed = parse_execute_request(body, test_config(), ep);
+  if (auto* err = std::get_if<api_error>(&parsed)) FAIL(err->message);
+  return std::get<execution_request>(parsed);
+}
+
+}  // namespace
+
+TEST_CASE("a minimal body gets the defaults") {
+  const auto req = request_of(R"({"code":"print(1)"})");
+  CHECK(req.code == "print(1)");
+  CHECK(req.lang == language::python);
+  CHECK(req.timeout == std::chrono::milliseconds{3000});
+  CHECK(req.client_id.empty());
+}
+
+TEST_CASE("language and timeout are read") {
+  const auto req = request_of(R"({"code":"echo hi","language":"SH","timeout":1200})");
+  CHECK(req.lang == language::bash);
+  CHECK(req.timeout == std::chrono::milliseconds{1200});
+}
+
+TEST_CASE("invalid JSON is invalid_json") {
+  const auto err = error_of("{\"code\":");
+  CHECK(err.status == 400);
+  CHECK(err.code == "invalid_json");
+}
+
+TEST_CASE("a body that is not an object is refused") {
+  CHECK(error_of("[]").code == "invalid_request");
+  CHECK(error_of("\"code\"").code == "invalid_request");
+}
+
+TEST_CASE("code is required and must be a non-empty string") {
+  CHECK(error_of("{}").message.find("code") != std::string::npos);
+  CHECK(error_of(R"({"code":null})").code == "invalid_request");
+  CHECK(error_of(R"({"code":42})").message.find("string") != std::string::npos);
+  CHECK(error_of(R"({"code":""})").code == "invalid_request");
+}
+
+TEST_CASE("code over the maximum is 413") {
+  const std::string body = R"({"code":")" + std::string(65, 'x') + R"("})";
+  const auto err = error_of(body);
+  CHECK(err.status == 413);
+  CHECK(err.code == "payload_too_large");
+  CHECK(request_of(R"({"code":")" + std::string(64, 'x') + R"("})").code.size() == 64);
+}
+
+TEST_CASE("a NUL byte in code is refused") {
+  CHECK(error_of(R"({"code":"a\u0000b"})").message.find("NUL") != std::string::npos);
+}
+
+TEST_CASE("an unknown language names the supported ones") {
+  const auto err = error_of(R"({"code":"x","language":"cobol"})");
+  CHECK(err.status == 400);
+  CHECK(err.code == "unsupported_language");
+  CHECK(err.message.find("python") != std::string::npos);
+  CHECK(err.message.find("javascript") != std::string::npos);
+  CHECK(err.message.find("bash") != std::string::npos);
+  CHECK(error_of(R"({"code":"x","language":7})").code == "invalid_request");
+}
+
+TEST_CASE("timeout must be a positive integer within the maximum") {
+  CHECK(error_of(R"({"code":"x","timeout":0})").code == "invalid_request");
+  CHECK(error_of(R"({"code":"x","timeout":-5})").code == "invalid_request");
+  CHECK(error_of(R"({"code":"x","timeout":5001})").code == "invalid_request");
+  CHECK(error_of(R"({"code":"x","timeout":1.5})").code == "invalid_request");
+  CHECK(error_of(R"({"code":"x","timeout":"100"})").code == "invalid_request");
+  CHECK(request_of(R"({"code":"x","timeout":5000})").timeout == std::chrono::milliseconds{5000});
+}
+
+TEST_CASE("execute-stream needs a valid clientId") {
+  CHECK(error_of(R"({"code":"x"})", execute_endpoint::execute_stream).message.find("clientId") !=
+        std::string::npos);
+  CHECK(error_of(R"({"code":"x","clientId":""})", execute_endpoint::execute_stream).code ==
+        "invalid_request");
+  CHECK(error_of(R"({"code":"x","clientId":3})", execute_endpoint::execute_stream).code ==
+        "invalid_request");
+  CHECK(request_of(R"({"code":"x","clientId":"agent-1"})", execute_endpoint::execute_stream)
+          .client_id == "agent-1");
+}
+
+TEST_CASE("envVars must map names to strings") {
+  CHECK(request_of(R"({"code":"x","envVars":{"A":"1"}})").env.at("A") == "1");
+  CHECK(error_of(R"({"code":"x","envVars":{"A":1}})").code == "invalid_request");
+  CHECK(error_of(R"({"code":"x","envVars":["A"]})").code == "invalid_request");
+  CHECK(error_of(R"({"code":"x","envVars":{"A=B":"1"}})").code == "invalid_request");
+}
