@@ -15,9 +15,9 @@ void client_registry_state::forget_if_empty(const std::string& client_id) {
   if (c.sessions.empty() && c.replays.empty() && c.running.empty()) clients.erase(it);
 }
 
-client_registry_actor::behavior_type
-client_registry(client_registry_actor::stateful_pointer<client_registry_state> self,
-                caf::timespan replay_window) {
+client_registry_actor::behavior_type client_registry(
+    client_registry_actor::stateful_pointer<client_registry_state> self,
+    caf::timespan replay_window) {
   self->state.replay_window = replay_window;
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
@@ -28,8 +28,9 @@ client_registry(client_registry_actor::stateful_pointer<client_registry_state> s
     const auto it = st.clients.find(client_id);
     if (it == st.clients.end()) return;
     auto& c = it->second;
-    const auto running = std::find_if(c.running.begin(), c.running.end(),
-                                      [&](const auto& kv) { return kv.second.address() == msg.source; });
+    const auto running = std::find_if(c.running.begin(), c.running.end(), [&](const auto& kv) {
+      return kv.second.address() == msg.source;
+    });
     if (running != c.running.end()) {
       c.running.erase(running);
     } else {
@@ -49,61 +50,61 @@ client_registry(client_registry_actor::stateful_pointer<client_registry_state> s
     st.forget_if_empty(client_id);
   });
   return {
-    [self](atom::attach, const std::string& client_id, client_session_actor session) {
-      auto& c = self->state.clients[client_id];
-      for (const auto& r : c.replays)
-        for (const auto& message : r.messages) self->send(session, atom::deliver_v, message);
-      self->monitor(session);
-      self->state.owner_of[session.address()] = client_id;
-      c.sessions.push_back(std::move(session));
-    },
-    [self](atom::track, const std::string& client_id, const std::string& execution_id,
-           execution_actor execution) {
-      auto& c = self->state.clients[client_id];
-      self->monitor(execution);
-      self->state.owner_of[execution.address()] = client_id;
-      c.running.emplace(execution_id, std::move(execution));
-      if (self->state.replay_window.count() > 0) {
-        c.replays.push_back({execution_id, {}});
-        self->delayed_send(self, self->state.replay_window, atom::expire_v, client_id,
-                           execution_id);
-      }
-    },
-    [self](atom::publish, const std::string& client_id, const std::string& execution_id,
-           std::string& message) {
-      const auto it = self->state.clients.find(client_id);
-      if (it == self->state.clients.end()) return;
-      auto& c = it->second;
-      for (const auto& session : c.sessions) self->send(session, atom::deliver_v, message);
-      const auto r = std::find_if(c.replays.begin(), c.replays.end(),
-                                  [&](const auto& x) { return x.execution_id == execution_id; });
-      if (r != c.replays.end()) r->messages.push_back(std::move(message));
-    },
-    [self](atom::expire, const std::string& client_id, const std::string& execution_id) {
-      const auto it = self->state.clients.find(client_id);
-      if (it == self->state.clients.end()) return;
-      auto& replays = it->second.replays;
-      replays.erase(std::remove_if(replays.begin(), replays.end(),
-                                   [&](const auto& r) { return r.execution_id == execution_id; }),
-                    replays.end());
-      self->state.forget_if_empty(client_id);
-    },
-    [self](atom::shutdown) {
-      for (auto& [client_id, c] : self->state.clients)
-        for (const auto& session : c.sessions)
-          self->send(session, atom::close_v, std::uint16_t{1001},
-                     std::string{"the service is shutting down"});
-      return true;
-    },
-    [self](atom::get) {
-      std::uint64_t clients = 0;
-      std::uint64_t sessions = 0;
-      for (const auto& [id, c] : self->state.clients) {
-        if (!c.sessions.empty()) ++clients;
-        sessions += c.sessions.size();
-      }
-      return caf::make_result(clients, sessions);
-    },
+      [self](atom::attach, const std::string& client_id, client_session_actor session) {
+        auto& c = self->state.clients[client_id];
+        for (const auto& r : c.replays)
+          for (const auto& message : r.messages) self->send(session, atom::deliver_v, message);
+        self->monitor(session);
+        self->state.owner_of[session.address()] = client_id;
+        c.sessions.push_back(std::move(session));
+      },
+      [self](atom::track, const std::string& client_id, const std::string& execution_id,
+             execution_actor execution) {
+        auto& c = self->state.clients[client_id];
+        self->monitor(execution);
+        self->state.owner_of[execution.address()] = client_id;
+        c.running.emplace(execution_id, std::move(execution));
+        if (self->state.replay_window.count() > 0) {
+          c.replays.push_back({execution_id, {}});
+          self->delayed_send(self, self->state.replay_window, atom::expire_v, client_id,
+                             execution_id);
+        }
+      },
+      [self](atom::publish, const std::string& client_id, const std::string& execution_id,
+             std::string& message) {
+        const auto it = self->state.clients.find(client_id);
+        if (it == self->state.clients.end()) return;
+        auto& c = it->second;
+        for (const auto& session : c.sessions) self->send(session, atom::deliver_v, message);
+        const auto r = std::find_if(c.replays.begin(), c.replays.end(),
+                                    [&](const auto& x) { return x.execution_id == execution_id; });
+        if (r != c.replays.end()) r->messages.push_back(std::move(message));
+      },
+      [self](atom::expire, const std::string& client_id, const std::string& execution_id) {
+        const auto it = self->state.clients.find(client_id);
+        if (it == self->state.clients.end()) return;
+        auto& replays = it->second.replays;
+        replays.erase(std::remove_if(replays.begin(), replays.end(),
+                                     [&](const auto& r) { return r.execution_id == execution_id; }),
+                      replays.end());
+        self->state.forget_if_empty(client_id);
+      },
+      [self](atom::shutdown) {
+        for (auto& [client_id, c] : self->state.clients)
+          for (const auto& session : c.sessions)
+            self->send(session, atom::close_v, std::uint16_t{1001},
+                       std::string{"the service is shutting down"});
+        return true;
+      },
+      [self](atom::get) {
+        std::uint64_t clients = 0;
+        std::uint64_t sessions = 0;
+        for (const auto& [id, c] : self->state.clients) {
+          if (!c.sessions.empty()) ++clients;
+          sessions += c.sessions.size();
+        }
+        return caf::make_result(clients, sessions);
+      },
   };
 }
 

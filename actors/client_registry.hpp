@@ -38,8 +38,8 @@ struct client_registry_state {
   static inline const char* name = "client_registry";
 };
 
-client_registry_actor::behavior_type
-client_registry(client_registry_actor::stateful_pointer<client_registry_state> self,
-                caf::timespan replay_window);
+client_registry_actor::behavior_type client_registry(
+    client_registry_actor::stateful_pointer<client_registry_state> self,
+    caf::timespan replay_window);
 
 }  // namespace codeexec

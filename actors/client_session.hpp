@@ -19,9 +19,8 @@ struct client_session_state {
   static inline const char* name = "client_session";
 };
 
-client_session_actor::behavior_type
-client_session(client_session_actor::stateful_pointer<client_session_state> self,
-               std::string client_id, std::shared_ptr<client_connection> connection,
-               client_registry_actor registry);
+client_session_actor::behavior_type client_session(
+    client_session_actor::stateful_pointer<client_session_state> self, std::string client_id,
+    std::shared_ptr<client_connection> connection, client_registry_actor registry);
 
 }  // namespace codeexec

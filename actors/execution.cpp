@@ -82,7 +82,7 @@ void finish(execution_pointer self, const cell_outcome& outcome) {
   const bool had_error = st.result.error.has_value();
   apply_outcome(st.result, outcome, st.forced, st.forced_reason);
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-    std::chrono::steady_clock::now() - st.started);
+      std::chrono::steady_clock::now() - st.started);
   st.result.usage.wall_ms = elapsed.count();
   execution_report report{st.id, std::move(st.result), elapsed};
   // An error the service decided on (timeout, limit…) reaches stream clients too.
@@ -94,9 +94,9 @@ void finish(execution_pointer self, const cell_outcome& outcome) {
   }
   st.publish(result_message(report));
   const bool ok = !report.result.error;
-  st.publish(status_message(st.id, ok ? "completed" : "failed",
-                            ok ? "Execution completed"
-                               : "Execution failed: " + report.result.error->name));
+  st.publish(status_message(
+      st.id, ok ? "completed" : "failed",
+      ok ? "Execution completed" : "Execution failed: " + report.result.error->name));
   log::info("execution finished", {{"executionId", st.id},
                                    {"language", to_string(st.request.lang)},
                                    {"status", to_string(report.result.status)},
@@ -150,35 +150,36 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
   self->delayed_send(self, st.request.timeout, atom::timeout_v);
   self->request(st.sandbox, caf::infinite, atom::run_v, run_cell{st.request.code, st.request.env},
                 caf::actor_cast<event_sink_actor>(self))
-    .then([self](cell_outcome& outcome) { finish(self, outcome); },
-          [self](caf::error& err) {
-            cell_outcome out;
-            out.how = cell_end::broken;
-            out.detail = "the sandbox did not answer: " + caf::to_string(err);
-            finish(self, out);
-          });
+      .then([self](cell_outcome& outcome) { finish(self, outcome); },
+            [self](caf::error& err) {
+              cell_outcome out;
+              out.how = cell_end::broken;
+              out.detail = "the sandbox did not answer: " + caf::to_string(err);
+              finish(self, out);
+            });
 
   return {
-    [self](atom::event, kernel_event& ev) {
-      auto& st = self->state;
-      if (st.finished) return;
-      if (auto message = output_message(st.id, ev)) st.publish(std::move(*message));
-      st.result.add(ev);
-    },
-    [self](atom::cancel, std::string& reason) {
-      log::info("execution cancelled", {{"executionId", self->state.id}, {"reason", reason}});
-      stop(self, verdict::killed, std::move(reason));
-    },
-    [self](atom::timeout) {
-      stop(self, verdict::timeout, "Execution exceeded the timeout of " +
-                               std::to_string(self->state.request.timeout.count()) + " ms");
-    },
-    [self](atom::finish) {
-      cell_outcome out;
-      out.how = cell_end::killed;
-      out.detail = "the sandbox did not confirm the kill in time";
-      finish(self, out);
-    },
+      [self](atom::event, kernel_event& ev) {
+        auto& st = self->state;
+        if (st.finished) return;
+        if (auto message = output_message(st.id, ev)) st.publish(std::move(*message));
+        st.result.add(ev);
+      },
+      [self](atom::cancel, std::string& reason) {
+        log::info("execution cancelled", {{"executionId", self->state.id}, {"reason", reason}});
+        stop(self, verdict::killed, std::move(reason));
+      },
+      [self](atom::timeout) {
+        stop(self, verdict::timeout,
+             "Execution exceeded the timeout of " +
+                 std::to_string(self->state.request.timeout.count()) + " ms");
+      },
+      [self](atom::finish) {
+        cell_outcome out;
+        out.how = cell_end::killed;
+        out.detail = "the sandbox did not confirm the kill in time";
+        finish(self, out);
+      },
   };
 }
 

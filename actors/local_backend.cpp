@@ -39,9 +39,8 @@ local_backend::local_backend(const config& cfg) : cfg_(cfg), runner_dir_(find_ru
   if (!made.value) throw std::runtime_error(made.error);
   launcher_ = std::move(made.value);
   for (const auto& cap : launcher_->capabilities())
-    log::info("sandbox capability", {{"mechanism", cap.name},
-                                     {"available", cap.available},
-                                     {"detail", cap.detail}});
+    log::info("sandbox capability",
+              {{"mechanism", cap.name}, {"available", cap.available}, {"detail", cap.detail}});
   log::info("local sandbox backend ready", {{"runnerDir", runner_dir_}});
 }
 
@@ -52,14 +51,14 @@ sandbox::launch_spec local_backend::runner_spec(language lang) const {
   spec.lim.workspace_bytes = cfg_.sandbox_workspace_bytes;
   spec.lim.file_size_bytes = cfg_.sandbox_workspace_bytes;
   spec.env = {
-    {"PATH", "/usr/local/bin:/usr/bin:/bin"},
-    {"HOME", "/home/user"},
-    {"USER", "user"},
-    {"LOGNAME", "user"},
-    {"LANG", "C.UTF-8"},
-    {"TERM", "dumb"},
-    {"MPLBACKEND", "Agg"},
-    {"MPLCONFIGDIR", "/tmp/.matplotlib"},
+      {"PATH", "/usr/local/bin:/usr/bin:/bin"},
+      {"HOME", "/home/user"},
+      {"USER", "user"},
+      {"LOGNAME", "user"},
+      {"LANG", "C.UTF-8"},
+      {"TERM", "dumb"},
+      {"MPLBACKEND", "Agg"},
+      {"MPLCONFIGDIR", "/tmp/.matplotlib"},
   };
   switch (lang) {
     case language::python:

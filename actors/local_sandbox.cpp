@@ -42,10 +42,9 @@ void local_sandbox_state::finish_current(cell_outcome outcome) {
   current.reset();
 }
 
-sandbox_actor::behavior_type
-local_sandbox(sandbox_actor::stateful_pointer<local_sandbox_state> self,
-              sandbox::launcher* launcher, sandbox::launch_spec spec,
-              std::uint64_t max_output_bytes) {
+sandbox_actor::behavior_type local_sandbox(
+    sandbox_actor::stateful_pointer<local_sandbox_state> self, sandbox::launcher* launcher,
+    sandbox::launch_spec spec, std::uint64_t max_output_bytes) {
   auto launched = launcher->launch(spec);
   if (!launched.process) {
     self->state.start_error = launched.error;
@@ -80,90 +79,89 @@ local_sandbox(sandbox_actor::stateful_pointer<local_sandbox_state> self,
                                                            std::move(callbacks));
   }
   return {
-    [self](atom::run, run_cell& request,
-           event_sink_actor sink) -> caf::result<cell_outcome> {
-      auto& st = self->state;
-      if (!st.process) {
-        cell_outcome out;
-        out.how = cell_end::start_failed;
-        out.detail = st.start_error;
-        return out;
-      }
-      if (st.current) {
-        cell_outcome out;
-        out.how = cell_end::broken;
-        out.detail = "the sandbox is already running a cell";
-        return out;
-      }
-      auto promise = self->make_response_promise<cell_outcome>();
-      st.current = local_sandbox_state::cell{"cell-" + std::to_string(++st.cells_run),
-                                             std::move(request), std::move(sink), promise};
-      st.send_current_if_ready();
-      return promise;
-    },
-    [self](atom::kill) {
-      auto& st = self->state;
-      st.kill_requested = true;
-      if (st.process) st.process->kill();
-    },
-    [self](atom::runner, nlohmann::json& event) {
-      auto& st = self->state;
-      const auto type = event.value("type", std::string{});
-      if (type == "ready") {
-        st.ready = true;
-        st.send_current_if_ready();
-      } else if (type == "end") {
-        if (!st.current) return;
-        cell_outcome out;
-        if (event.value("status", std::string{}) == "interrupted") {
-          out.how = cell_end::interrupted;
-          out.detail = "the cell was interrupted";
+      [self](atom::run, run_cell& request, event_sink_actor sink) -> caf::result<cell_outcome> {
+        auto& st = self->state;
+        if (!st.process) {
+          cell_outcome out;
+          out.how = cell_end::start_failed;
+          out.detail = st.start_error;
+          return out;
         }
-        st.finish_current(std::move(out));
-      } else if (type == "protocol_error") {
-        log::error("kernel broke the runner protocol", {{"reason", event.value("reason", "")}});
-        cell_outcome out;
-        out.how = cell_end::broken;
-        out.detail = "the kernel broke the protocol: " + event.value("reason", std::string{});
-        st.finish_current(std::move(out));
+        if (st.current) {
+          cell_outcome out;
+          out.how = cell_end::broken;
+          out.detail = "the sandbox is already running a cell";
+          return out;
+        }
+        auto promise = self->make_response_promise<cell_outcome>();
+        st.current = local_sandbox_state::cell{"cell-" + std::to_string(++st.cells_run),
+                                               std::move(request), std::move(sink), promise};
+        st.send_current_if_ready();
+        return promise;
+      },
+      [self](atom::kill) {
+        auto& st = self->state;
+        st.kill_requested = true;
         if (st.process) st.process->kill();
-      } else if (auto ev = parse_kernel_event(event)) {
-        if (st.current) self->send(st.current->sink, atom::event_v, std::move(*ev));
-      }
-    },
-    [self](atom::limit, const std::string& stream) {
-      auto& st = self->state;
-      (stream == "stdout" ? st.stdout_capped : st.stderr_capped) = true;
-      log::info("output limit reached: killing the sandbox", {{"stream", stream}});
-      if (st.process) st.process->kill();
-    },
-    [self](atom::exited, sandbox_exit& exit) {
-      auto& st = self->state;
-      cell_outcome out;
-      out.exit_code = exit.exit_code;
-      out.signal = exit.signal;
-      if (st.stdout_capped || st.stderr_capped) {
-        out.how = cell_end::output_limit;
-        out.detail = "output exceeded the limit";
-      } else if (st.kill_requested) {
-        out.how = cell_end::killed;
-        out.detail = "the sandbox was killed";
-      } else if (!st.ready) {
-        out.how = cell_end::start_failed;
-        out.detail = exit.setup_error.empty() ? "the kernel exited before it was ready"
-                                              : exit.setup_error;
-      } else {
-        out.how = cell_end::died;
-        out.detail = exit.signal ? "the kernel was killed by " + describe_signal(*exit.signal)
-                                 : "the kernel exited with code " +
-                                     std::to_string(exit.exit_code.value_or(-1));
-      }
-      if (!st.current && out.how == cell_end::start_failed)
-        log::error("sandbox failed to start", {{"reason", out.detail}});
-      st.finish_current(std::move(out));
-      // The sandbox is gone; so is this actor.
-      self->quit();
-    },
+      },
+      [self](atom::runner, nlohmann::json& event) {
+        auto& st = self->state;
+        const auto type = event.value("type", std::string{});
+        if (type == "ready") {
+          st.ready = true;
+          st.send_current_if_ready();
+        } else if (type == "end") {
+          if (!st.current) return;
+          cell_outcome out;
+          if (event.value("status", std::string{}) == "interrupted") {
+            out.how = cell_end::interrupted;
+            out.detail = "the cell was interrupted";
+          }
+          st.finish_current(std::move(out));
+        } else if (type == "protocol_error") {
+          log::error("kernel broke the runner protocol", {{"reason", event.value("reason", "")}});
+          cell_outcome out;
+          out.how = cell_end::broken;
+          out.detail = "the kernel broke the protocol: " + event.value("reason", std::string{});
+          st.finish_current(std::move(out));
+          if (st.process) st.process->kill();
+        } else if (auto ev = parse_kernel_event(event)) {
+          if (st.current) self->send(st.current->sink, atom::event_v, std::move(*ev));
+        }
+      },
+      [self](atom::limit, const std::string& stream) {
+        auto& st = self->state;
+        (stream == "stdout" ? st.stdout_capped : st.stderr_capped) = true;
+        log::info("output limit reached: killing the sandbox", {{"stream", stream}});
+        if (st.process) st.process->kill();
+      },
+      [self](atom::exited, sandbox_exit& exit) {
+        auto& st = self->state;
+        cell_outcome out;
+        out.exit_code = exit.exit_code;
+        out.signal = exit.signal;
+        if (st.stdout_capped || st.stderr_capped) {
+          out.how = cell_end::output_limit;
+          out.detail = "output exceeded the limit";
+        } else if (st.kill_requested) {
+          out.how = cell_end::killed;
+          out.detail = "the sandbox was killed";
+        } else if (!st.ready) {
+          out.how = cell_end::start_failed;
+          out.detail =
+              exit.setup_error.empty() ? "the kernel exited before it was ready" : exit.setup_error;
+        } else {
+          out.how = cell_end::died;
+          out.detail = exit.signal ? "the kernel was killed by " + describe_signal(*exit.signal)
+                                   : "the kernel exited with code " +
+                                         std::to_string(exit.exit_code.value_or(-1));
+        }
+        if (!st.current && out.how == cell_end::start_failed)
+          log::error("sandbox failed to start", {{"reason", out.detail}});
+        st.finish_current(std::move(out));
+        // The sandbox is gone; so is this actor.
+        self->quit();
+      },
   };
 }
 

@@ -44,9 +44,8 @@ struct local_sandbox_state {
   static inline const char* name = "local_sandbox";
 };
 
-sandbox_actor::behavior_type
-local_sandbox(sandbox_actor::stateful_pointer<local_sandbox_state> self,
-              sandbox::launcher* launcher, sandbox::launch_spec spec,
-              std::uint64_t max_output_bytes);
+sandbox_actor::behavior_type local_sandbox(
+    sandbox_actor::stateful_pointer<local_sandbox_state> self, sandbox::launcher* launcher,
+    sandbox::launch_spec spec, std::uint64_t max_output_bytes);
 
 }  // namespace codeexec

@@ -35,9 +35,9 @@ caf::actor_system_config make_actor_config() {
 struct service::impl {
   explicit impl(const config& c)
       : cfg(c), actor_config(make_actor_config()), system(actor_config), backend(c) {
-    registry = system.spawn(client_registry,
-                            caf::timespan{std::chrono::duration_cast<caf::timespan>(
-                              cfg.stream_replay_window)});
+    registry = system.spawn(
+        client_registry,
+        caf::timespan{std::chrono::duration_cast<caf::timespan>(cfg.stream_replay_window)});
   }
 
   ~impl() {
@@ -46,17 +46,16 @@ struct service::impl {
   }
 
   std::variant<std::string, api_error> start(execution_request request, execution_target target) {
-    if (shutting_down)
-      return api_error{503, "shutting_down", "The service is shutting down", 5};
+    if (shutting_down) return api_error{503, "shutting_down", "The service is shutting down", 5};
     std::unique_lock lock{mutex};
     if (running.size() >= cfg.max_concurrent_executions)
       return api_error{503, "overloaded",
                        "Too many executions are running (" +
-                         std::to_string(cfg.max_concurrent_executions) + "); retry shortly",
+                           std::to_string(cfg.max_concurrent_executions) + "); retry shortly",
                        1};
     auto id = make_uuid();
-    auto handle = system.spawn(execution, id, std::move(request), std::move(target),
-                               backend.factory());
+    auto handle =
+        system.spawn(execution, id, std::move(request), std::move(target), backend.factory());
     running.emplace(id, handle);
     lock.unlock();
     handle->attach_functor([this, id](const caf::error&) {
@@ -97,11 +96,11 @@ std::variant<std::string, api_error> service::execute_stream(execution_request r
 }
 
 std::shared_ptr<client_link> service::connect_client(
-  std::string client_id, std::shared_ptr<client_connection> connection) {
+    std::string client_id, std::shared_ptr<client_connection> connection) {
   auto link = std::make_shared<client_link>();
   link->client_id = client_id;
-  link->session =
-    impl_->system.spawn(client_session, std::move(client_id), std::move(connection), impl_->registry);
+  link->session = impl_->system.spawn(client_session, std::move(client_id), std::move(connection),
+                                      impl_->registry);
   ++impl_->connected_clients;
   return link;
 }
@@ -123,12 +122,12 @@ nlohmann::json service::health() const {
   }
   auto backend = impl_->backend.describe();
   return {
-    {"status", impl_->shutting_down ? "shutting_down" : "ok"},
-    {"backend", backend["backend"]},
-    {"sandboxes", {{"live", impl_->backend.live()}}},
-    {"executions", {{"running", running}}},
-    {"clients", {{"connected", impl_->connected_clients.load()}}},
-    {"capabilities", backend["capabilities"]},
+      {"status", impl_->shutting_down ? "shutting_down" : "ok"},
+      {"backend", backend["backend"]},
+      {"sandboxes", {{"live", impl_->backend.live()}}},
+      {"executions", {{"running", running}}},
+      {"clients", {{"connected", impl_->connected_clients.load()}}},
+      {"capabilities", backend["capabilities"]},
   };
 }
 
@@ -142,10 +141,10 @@ void service::shutdown(std::chrono::milliseconds grace) {
   lock.unlock();
   caf::scoped_actor self{impl_->system, /*hide=*/true};
   self->request(impl_->registry, std::chrono::seconds(5), atom::shutdown_v)
-    .receive([](bool) {},
-             [](const caf::error& err) {
-               log::warn("closing websockets failed", {{"error", caf::to_string(err)}});
-             });
+      .receive([](bool) {},
+               [](const caf::error& err) {
+                 log::warn("closing websockets failed", {{"error", caf::to_string(err)}});
+               });
 }
 
 }  // namespace codeexec

@@ -30,7 +30,7 @@ struct config {
   std::chrono::milliseconds default_timeout{30000};
   std::chrono::milliseconds max_timeout{300000};
   std::size_t max_code_bytes = 1 << 20;
-  std::size_t max_body_bytes = 8 << 20;
+  std::size_t max_body_bytes = 16 << 20;
   std::chrono::milliseconds stream_replay_window{10000};
   std::size_t max_concurrent_executions = 64;
 

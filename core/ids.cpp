@@ -26,9 +26,9 @@ std::string make_uuid() {
   v[0] = (v[0] & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   v[1] = (v[1] & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
   char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx",
-                static_cast<unsigned>(v[0] >> 32), static_cast<unsigned>((v[0] >> 16) & 0xffff),
-                static_cast<unsigned>(v[0] & 0xffff), static_cast<unsigned>(v[1] >> 48),
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(v[0] >> 32),
+                static_cast<unsigned>((v[0] >> 16) & 0xffff), static_cast<unsigned>(v[0] & 0xffff),
+                static_cast<unsigned>(v[1] >> 48),
                 static_cast<unsigned long long>(v[1] & 0xffffffffffffULL));
   return buf;
 }

@@ -22,15 +22,15 @@ std::string error_body(const api_error& err) {
 
 json to_json(const execution_result& result) {
   json out = {
-    {"results", result.results},
-    {"logs", {{"stdout", result.stdout_chunks}, {"stderr", result.stderr_chunks}}},
-    {"error", result.error ? to_json(*result.error) : json(nullptr)},
-    {"status", to_string(result.status)},
-    {"truncated", {{"stdout", result.stdout_truncated}, {"stderr", result.stderr_truncated}}},
-    {"usage",
-     {{"wallMs", result.usage.wall_ms},
-      {"cpuMs", result.usage.cpu_ms},
-      {"peakMemoryBytes", result.usage.peak_memory_bytes}}},
+      {"results", result.results},
+      {"logs", {{"stdout", result.stdout_chunks}, {"stderr", result.stderr_chunks}}},
+      {"error", result.error ? to_json(*result.error) : json(nullptr)},
+      {"status", to_string(result.status)},
+      {"truncated", {{"stdout", result.stdout_truncated}, {"stderr", result.stderr_truncated}}},
+      {"usage",
+       {{"wallMs", result.usage.wall_ms},
+        {"cpuMs", result.usage.cpu_ms},
+        {"peakMemoryBytes", result.usage.peak_memory_bytes}}},
   };
   if (result.exit_code) out["exitCode"] = *result.exit_code;
   if (result.signal) out["signal"] = *result.signal;
@@ -45,8 +45,10 @@ std::string execute_response(const execution_report& report) {
 
 std::string status_message(std::string_view execution_id, std::string_view status,
                            std::string_view message) {
-  return dump(
-    {{"type", "status"}, {"executionId", execution_id}, {"status", status}, {"message", message}});
+  return dump({{"type", "status"},
+               {"executionId", execution_id},
+               {"status", status},
+               {"message", message}});
 }
 
 std::optional<std::string> output_message(std::string_view execution_id,
@@ -57,7 +59,8 @@ std::optional<std::string> output_message(std::string_view execution_id,
     case kernel_event::kind::stderr_text:
       return dump({{"type", "stderr"}, {"executionId", execution_id}, {"data", event.text}});
     case kernel_event::kind::error:
-      return dump({{"type", "error"}, {"executionId", execution_id}, {"error", to_json(event.error)}});
+      return dump(
+          {{"type", "error"}, {"executionId", execution_id}, {"error", to_json(event.error)}});
     case kernel_event::kind::result:
       // Rich results reach stream clients inside the final `result` event, as in the
       // service we replace.

@@ -28,8 +28,7 @@ std::string execute_response(const execution_report& report);
 std::string status_message(std::string_view execution_id, std::string_view status,
                            std::string_view message);
 /// stdout/stderr/error events; nullopt for results (they travel in the `result` event).
-std::optional<std::string> output_message(std::string_view execution_id,
-                                          const kernel_event& event);
+std::optional<std::string> output_message(std::string_view execution_id, const kernel_event& event);
 std::string result_message(const execution_report& report);
 
 /// A runner's stdout/stderr/result/error event as a kernel_event; nullopt for other types.

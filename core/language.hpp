@@ -16,6 +16,6 @@ std::string_view to_string(language lang);
 
 /// Human-readable list for error messages.
 inline constexpr std::string_view supported_languages =
-  "python, javascript (alias js), bash (alias sh)";
+    "python, javascript (alias js), bash (alias sh)";
 
 }  // namespace codeexec

@@ -55,7 +55,9 @@ void set_level(std::string_view lvl) {
     min_level = level::info;
 }
 
-bool enabled(level lvl) { return lvl >= min_level.load(std::memory_order_relaxed); }
+bool enabled(level lvl) {
+  return lvl >= min_level.load(std::memory_order_relaxed);
+}
 
 void write(level lvl, std::string_view msg, const nlohmann::json& fields) {
   if (!enabled(lvl)) return;

@@ -7,7 +7,9 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string type_name(const json& j) { return j.type_name(); }
+std::string type_name(const json& j) {
+  return j.type_name();
+}
 
 }  // namespace
 
@@ -43,7 +45,7 @@ std::variant<execution_request, api_error> parse_execute_request(std::string_vie
   if (req.code.size() > cfg.max_code_bytes)
     return api_error{413, "payload_too_large",
                      "`code` is " + std::to_string(req.code.size()) + " bytes; the maximum is " +
-                       std::to_string(cfg.max_code_bytes)};
+                         std::to_string(cfg.max_code_bytes)};
   if (req.code.find('\0') != std::string::npos)
     return api_error::bad_request("`code` must not contain NUL bytes");
 
@@ -53,9 +55,9 @@ std::variant<execution_request, api_error> parse_execute_request(std::string_vie
     const auto name = lang->get<std::string>();
     const auto parsed = parse_language(name);
     if (!parsed)
-      return api_error{400, "unsupported_language",
-                       "Unsupported language '" + name + "'; supported: " +
-                         std::string{supported_languages}};
+      return api_error{
+          400, "unsupported_language",
+          "Unsupported language '" + name + "'; supported: " + std::string{supported_languages}};
     req.lang = *parsed;
   }
 
@@ -63,18 +65,17 @@ std::variant<execution_request, api_error> parse_execute_request(std::string_vie
     if (!t->is_number_integer())
       return api_error::bad_request("`timeout` must be an integer number of milliseconds");
     const auto max = cfg.max_timeout.count();
-    const bool in_range =
-      t->is_number_unsigned()
-        ? t->get<std::uint64_t>() >= 1 && t->get<std::uint64_t>() <= static_cast<std::uint64_t>(max)
-        : t->get<std::int64_t>() >= 1 && t->get<std::int64_t>() <= max;
+    const bool in_range = t->is_number_unsigned()
+                              ? t->get<std::uint64_t>() >= 1 &&
+                                    t->get<std::uint64_t>() <= static_cast<std::uint64_t>(max)
+                              : t->get<std::int64_t>() >= 1 && t->get<std::int64_t>() <= max;
     if (!in_range)
       return api_error::bad_request("`timeout` must be from 1 to " + std::to_string(max) + " ms");
     req.timeout = std::chrono::milliseconds{t->get<std::int64_t>()};
   }
 
   if (const auto env = doc.find("envVars"); env != doc.end() && !env->is_null()) {
-    if (!env->is_object())
-      return api_error::bad_request("`envVars` must be an object of strings");
+    if (!env->is_object()) return api_error::bad_request("`envVars` must be an object of strings");
     for (const auto& [key, value] : env->items()) {
       if (!value.is_string())
         return api_error::bad_request("`envVars." + key + "` must be a string");

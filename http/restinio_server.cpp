@@ -49,18 +49,36 @@ bool contains_token(std::string_view header, std::string_view token) {
 restinio::http_status_line_t status_line(int status) {
   const char* reason = "OK";
   switch (status) {
-    case 200: reason = "OK"; break;
-    case 400: reason = "Bad Request"; break;
-    case 401: reason = "Unauthorized"; break;
-    case 404: reason = "Not Found"; break;
-    case 405: reason = "Method Not Allowed"; break;
-    case 413: reason = "Payload Too Large"; break;
-    case 429: reason = "Too Many Requests"; break;
-    case 503: reason = "Service Unavailable"; break;
-    default: reason = status < 400 ? "OK" : "Error"; break;
+    case 200:
+      reason = "OK";
+      break;
+    case 400:
+      reason = "Bad Request";
+      break;
+    case 401:
+      reason = "Unauthorized";
+      break;
+    case 404:
+      reason = "Not Found";
+      break;
+    case 405:
+      reason = "Method Not Allowed";
+      break;
+    case 413:
+      reason = "Payload Too Large";
+      break;
+    case 429:
+      reason = "Too Many Requests";
+      break;
+    case 503:
+      reason = "Service Unavailable";
+      break;
+    default:
+      reason = status < 400 ? "OK" : "Error";
+      break;
   }
   return restinio::http_status_line_t{
-    restinio::http_status_code_t{static_cast<std::uint16_t>(status)}, reason};
+      restinio::http_status_code_t{static_cast<std::uint16_t>(status)}, reason};
 }
 
 void send_reply(const restinio::request_handle_t& req, const reply& r) {
@@ -110,24 +128,24 @@ class restinio_server final : public server {
  public:
   restinio_server(const config& cfg, service& svc) : cfg_(cfg), service_(svc), routes_(cfg, svc) {
     const auto request_timeout =
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg.max_timeout) +
-      std::chrono::seconds(60);
-    auto settings = restinio::server_settings_t<traits>{}
-                      .address(cfg.host)
-                      .port(cfg.port)
-                      .request_handler([this](restinio::request_handle_t req) {
-                        return on_request(std::move(req));
-                      })
-                      .incoming_http_msg_limits(
-                        restinio::incoming_http_msg_limits_t{}.max_body_size(cfg.max_body_bytes))
-                      .handle_request_timeout(request_timeout)
-                      .acceptor_post_bind_hook([this](restinio::asio_ns::ip::tcp::acceptor& a) {
-                        bound_port_ = a.local_endpoint().port();
-                      })
-                      .cleanup_func([this] {
-                        std::lock_guard lock{mutex_};
-                        sockets_.clear();
-                      });
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg.max_timeout) +
+        std::chrono::seconds(60);
+    auto settings =
+        restinio::server_settings_t<traits>{}
+            .address(cfg.host)
+            .port(cfg.port)
+            .request_handler(
+                [this](restinio::request_handle_t req) { return on_request(std::move(req)); })
+            .incoming_http_msg_limits(
+                restinio::incoming_http_msg_limits_t{}.max_body_size(cfg.max_body_bytes))
+            .handle_request_timeout(request_timeout)
+            .acceptor_post_bind_hook([this](restinio::asio_ns::ip::tcp::acceptor& a) {
+              bound_port_ = a.local_endpoint().port();
+            })
+            .cleanup_func([this] {
+              std::lock_guard lock{mutex_};
+              sockets_.clear();
+            });
     running_ = restinio::run_async<traits>(restinio::own_io_context(), std::move(settings),
                                            cfg.http_threads);
     log::info("listening", {{"host", cfg.host}, {"port", bound_port_}});
@@ -186,8 +204,8 @@ class restinio_server final : public server {
     }
 
     auto ws = rws::upgrade<traits>(
-      *req, rws::activation_t::immediate,
-      [this](rws::ws_handle_t wsh, rws::message_handle_t m) { on_ws_message(wsh, m); });
+        *req, rws::activation_t::immediate,
+        [this](rws::ws_handle_t wsh, rws::message_handle_t m) { on_ws_message(wsh, m); });
     const auto id = ws->connection_id();
     auto link = service_.connect_client(std::get<std::string>(decision),
                                         std::make_shared<ws_connection>(ws));

@@ -12,12 +12,14 @@ struct route {
   std::string_view method;
 };
 constexpr route known_routes[] = {
-  {"/health", "GET"},
-  {"/execute", "POST"},
-  {"/execute-stream", "POST"},
+    {"/health", "GET"},
+    {"/execute", "POST"},
+    {"/execute-stream", "POST"},
 };
 
-reply json_reply(int status, std::string body) { return {status, std::move(body), {}}; }
+reply json_reply(int status, std::string body) {
+  return {status, std::move(body), {}};
+}
 
 }  // namespace
 
@@ -64,10 +66,9 @@ void routes::execute(std::string body, reply_fn respond) {
   // The reply function is shared: the service either calls it with the report or
   // returns an error synchronously, never both.
   auto shared = std::make_shared<reply_fn>(std::move(respond));
-  auto started = service_.execute(std::move(std::get<execution_request>(parsed)),
-                                  [shared](execution_report report) {
-                                    (*shared)(json_reply(200, execute_response(report)));
-                                  });
+  auto started = service_.execute(
+      std::move(std::get<execution_request>(parsed)),
+      [shared](execution_report report) { (*shared)(json_reply(200, execute_response(report))); });
   if (auto* err = std::get_if<api_error>(&started)) (*shared)(error_reply(*err));
 }
 
@@ -92,10 +93,11 @@ void routes::execute_stream(std::string body, reply_fn respond) {
 std::variant<std::string, api_error> routes::accept_websocket(std::string_view path,
                                                               const std::string* client_id) const {
   if (path != "/" && !path.empty())
-    return api_error{404, "not_found", "WebSocket clients connect to / (ws://HOST:PORT/?clientId=…)"};
+    return api_error{404, "not_found",
+                     "WebSocket clients connect to / (ws://HOST:PORT/?clientId=…)"};
   if (!client_id)
     return api_error::bad_request(
-      "A WebSocket needs a clientId: connect to ws://HOST:PORT/?clientId=<id>");
+        "A WebSocket needs a clientId: connect to ws://HOST:PORT/?clientId=<id>");
   if (auto err = validate_client_id(*client_id)) return *err;
   return *client_id;
 }

@@ -31,8 +31,7 @@ class routes {
   routes(const config& cfg, service& svc) : cfg_(cfg), service_(svc) {}
 
   /// Handles a request. `respond` is called exactly once, possibly from another thread.
-  void handle(std::string_view method, std::string_view path, std::string body,
-              reply_fn respond);
+  void handle(std::string_view method, std::string_view path, std::string body, reply_fn respond);
 
   /// Decides on a WebSocket upgrade to `path` with the decoded clientId (if given):
   /// the clientId to attach, or the refusal.

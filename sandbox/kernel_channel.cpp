@@ -85,8 +85,8 @@ kernel_channel::~kernel_channel() {
 void kernel_channel::send(const nlohmann::json& request) {
   {
     std::lock_guard lock{mutex_};
-    outbox_.push_back(encode_frame(request.dump(-1, ' ', false,
-                                                nlohmann::json::error_handler_t::replace)));
+    outbox_.push_back(
+        encode_frame(request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   }
   wake();
 }
@@ -158,7 +158,8 @@ void kernel_channel::run() {
     while (auto payload = decoder.next()) handle_frame(std::move(*payload));
     if (decoder.failed() && events_open) {
       events_open = false;
-      if (callbacks_.on_protocol_error) callbacks_.on_protocol_error("runner sent an oversized frame");
+      if (callbacks_.on_protocol_error)
+        callbacks_.on_protocol_error("runner sent an oversized frame");
     }
   };
 
@@ -196,12 +197,12 @@ void kernel_channel::run() {
       want_write = !outbox_.empty();
     }
     std::array<pollfd, 6> fds{{
-      {wake_fd_.get(), POLLIN, 0},
-      {process_.exit_fd(), POLLIN, 0},
-      {events_open ? process_.events_fd() : -1, POLLIN, 0},
-      {out_open ? process_.stdout_fd() : -1, POLLIN, 0},
-      {err_open ? process_.stderr_fd() : -1, POLLIN, 0},
-      {want_write ? process_.control_fd() : -1, POLLOUT, 0},
+        {wake_fd_.get(), POLLIN, 0},
+        {process_.exit_fd(), POLLIN, 0},
+        {events_open ? process_.events_fd() : -1, POLLIN, 0},
+        {out_open ? process_.stdout_fd() : -1, POLLIN, 0},
+        {err_open ? process_.stderr_fd() : -1, POLLIN, 0},
+        {want_write ? process_.control_fd() : -1, POLLOUT, 0},
     }};
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;

@@ -16,27 +16,27 @@ namespace {
 client_session_actor::behavior_type fake_session(client_session_actor::pointer self,
                                                  caf::actor probe) {
   return {
-    [self, probe](atom::deliver, std::string& message) {
-      self->send(probe, atom::deliver_v, std::move(message));
-    },
-    [](atom::received, const std::string&) {},
-    [self](atom::closed) { self->quit(); },
-    [self, probe](atom::close, std::uint16_t code, std::string&) {
-      self->send(probe, atom::close_v, code);
-      self->quit();
-    },
+      [self, probe](atom::deliver, std::string& message) {
+        caf::anon_send(probe, atom::deliver_v, std::move(message));
+      },
+      [](atom::received, const std::string&) {},
+      [self](atom::closed) { self->quit(); },
+      [self, probe](atom::close, std::uint16_t code, std::string&) {
+        caf::anon_send(probe, atom::close_v, code);
+        self->quit();
+      },
   };
 }
 
 /// An execution that reports a cancel to the test's scoped actor.
 execution_actor::behavior_type fake_execution(execution_actor::pointer self, caf::actor probe) {
   return {
-    [](atom::event, const kernel_event&) {},
-    [self, probe](atom::cancel, std::string& reason) {
-      self->send(probe, atom::cancel_v, std::move(reason));
-    },
-    [](atom::timeout) {},
-    [](atom::finish) {},
+      [](atom::event, const kernel_event&) {},
+      [self, probe](atom::cancel, std::string& reason) {
+        caf::anon_send(probe, atom::cancel_v, std::move(reason));
+      },
+      [](atom::timeout) {},
+      [](atom::finish) {},
   };
 }
 
@@ -56,8 +56,8 @@ struct registry_fixture : test::actor_fixture {
   /// Waits until the registry has processed everything sent so far.
   void sync() {
     self->request(registry, deadline, atom::get_v)
-      .receive([](std::uint64_t, std::uint64_t) {},
-               [](caf::error& err) { FAIL(caf::to_string(err)); });
+        .receive([](std::uint64_t, std::uint64_t) {},
+                 [](caf::error& err) { FAIL(caf::to_string(err)); });
   }
 
   ~registry_fixture() { caf::anon_send_exit(registry, caf::exit_reason::user_shutdown); }
@@ -136,8 +136,8 @@ TEST_CASE_FIXTURE(registry_fixture, "shutdown closes every session with 1001") {
   auto a = session();
   self->send(registry, atom::attach_v, std::string{"c1"}, a);
   bool told = false;
-  self->request(registry, deadline, atom::shutdown_v).receive([&](bool) { told = true; },
-                                                              [](caf::error&) {});
+  self->request(registry, deadline, atom::shutdown_v)
+      .receive([&](bool) { told = true; }, [](caf::error&) {});
   CHECK(told);
   std::uint16_t code = 0;
   self->receive([&](atom::close, std::uint16_t c) { code = c; },

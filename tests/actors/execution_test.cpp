@@ -21,19 +21,19 @@ kernel_event text(kernel_event::kind kind, std::string s) {
 /// A sandbox that answers a cell with a fixed script of events and an outcome.
 sandbox_actor::behavior_type scripted_sandbox(sandbox_actor::pointer self) {
   return {
-    [self](atom::run, run_cell& cell, event_sink_actor sink) -> caf::result<cell_outcome> {
-      self->send(sink, atom::event_v, text(kernel_event::kind::stdout_text, "out:" + cell.code));
-      self->send(sink, atom::event_v, text(kernel_event::kind::stderr_text, "err\n"));
-      kernel_event result;
-      result.type = kernel_event::kind::result;
-      result.result = {{"text", "2"}, {"is_main_result", true}};
-      self->send(sink, atom::event_v, std::move(result));
-      return cell_outcome{};
-    },
-    [](atom::kill) {},
-    [](atom::runner, nlohmann::json&) {},
-    [](atom::limit, std::string&) {},
-    [](atom::exited, sandbox_exit&) {},
+      [self](atom::run, run_cell& cell, event_sink_actor sink) -> caf::result<cell_outcome> {
+        self->send(sink, atom::event_v, text(kernel_event::kind::stdout_text, "out:" + cell.code));
+        self->send(sink, atom::event_v, text(kernel_event::kind::stderr_text, "err\n"));
+        kernel_event result;
+        result.type = kernel_event::kind::result;
+        result.result = {{"text", "2"}, {"is_main_result", true}};
+        self->send(sink, atom::event_v, std::move(result));
+        return cell_outcome{};
+      },
+      [](atom::kill) {},
+      [](atom::runner, nlohmann::json&) {},
+      [](atom::limit, std::string&) {},
+      [](atom::exited, sandbox_exit&) {},
   };
 }
 
@@ -44,20 +44,20 @@ struct hanging_state {
 };
 sandbox_actor::behavior_type hanging_sandbox(sandbox_actor::stateful_pointer<hanging_state> self) {
   return {
-    [self](atom::run, run_cell&, event_sink_actor sink) -> caf::result<cell_outcome> {
-      self->send(sink, atom::event_v, text(kernel_event::kind::stdout_text, "before\n"));
-      self->state.promise = self->make_response_promise<cell_outcome>();
-      return self->state.promise;
-    },
-    [self](atom::kill) {
-      cell_outcome out;
-      out.how = cell_end::killed;
-      out.signal = 9;
-      self->state.promise.deliver(out);
-    },
-    [](atom::runner, nlohmann::json&) {},
-    [](atom::limit, std::string&) {},
-    [](atom::exited, sandbox_exit&) {},
+      [self](atom::run, run_cell&, event_sink_actor sink) -> caf::result<cell_outcome> {
+        self->send(sink, atom::event_v, text(kernel_event::kind::stdout_text, "before\n"));
+        self->state.promise = self->make_response_promise<cell_outcome>();
+        return self->state.promise;
+      },
+      [self](atom::kill) {
+        cell_outcome out;
+        out.how = cell_end::killed;
+        out.signal = 9;
+        self->state.promise.deliver(out);
+      },
+      [](atom::runner, nlohmann::json&) {},
+      [](atom::limit, std::string&) {},
+      [](atom::exited, sandbox_exit&) {},
   };
 }
 

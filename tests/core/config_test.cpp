@@ -30,8 +30,11 @@ TEST_CASE("defaults match the service we replace") {
 }
 
 TEST_CASE("variables override the defaults") {
-  const auto cfg = from({{"PORT", "8080"}, {"HOST", "127.0.0.1"}, {"MAX_TIMEOUT_MS", "60000"},
-                         {"SANDBOX_MEMORY_MB", "256"}, {"LOG_LEVEL", "debug"}});
+  const auto cfg = from({{"PORT", "8080"},
+                         {"HOST", "127.0.0.1"},
+                         {"MAX_TIMEOUT_MS", "60000"},
+                         {"SANDBOX_MEMORY_MB", "256"},
+                         {"LOG_LEVEL", "debug"}});
   CHECK(cfg.port == 8080);
   CHECK(cfg.host == "127.0.0.1");
   CHECK(cfg.max_timeout == std::chrono::milliseconds{60000});
@@ -45,8 +48,7 @@ TEST_CASE("bad values are refused with the variable's name") {
   CHECK_THROWS_AS(from({{"PORT", "-1"}}), config_error);
   CHECK_THROWS_AS(from({{"SANDBOX_BACKEND", "docker"}}), config_error);
   CHECK_THROWS_AS(from({{"LOG_LEVEL", "loud"}}), config_error);
-  CHECK_THROWS_AS(from({{"DEFAULT_TIMEOUT_MS", "9000"}, {"MAX_TIMEOUT_MS", "1000"}}),
-                  config_error);
+  CHECK_THROWS_AS(from({{"DEFAULT_TIMEOUT_MS", "9000"}, {"MAX_TIMEOUT_MS", "1000"}}), config_error);
 }
 
 TEST_CASE("the e2b backend needs an API key") {

@@ -19,7 +19,7 @@ TEST_CASE("runner events become kernel events") {
   CHECK_FALSE(res->result.contains("type"));
 
   auto err = parse_kernel_event(
-    json{{"type", "error"}, {"name", "NameError"}, {"value", "x"}, {"traceback", "tb"}});
+      json{{"type", "error"}, {"name", "NameError"}, {"value", "x"}, {"traceback", "tb"}});
   REQUIRE(err);
   CHECK(err->error.name == "NameError");
   CHECK(err->error.traceback == "tb");
@@ -51,7 +51,9 @@ TEST_CASE("the result object has the public shape") {
 
 TEST_CASE("stream messages carry the execution id") {
   const auto status = json::parse(status_message("e1", "running", "Execution started"));
-  CHECK(status == json{{"type", "status"}, {"executionId", "e1"}, {"status", "running"},
+  CHECK(status == json{{"type", "status"},
+                       {"executionId", "e1"},
+                       {"status", "running"},
                        {"message", "Execution started"}});
   kernel_event ev;
   ev.type = kernel_event::kind::stderr_text;

@@ -30,7 +30,7 @@ execution_request request_of(std::string_view body,
 }  // namespace
 
 TEST_CASE("a minimal body gets the defaults") {
-  const auto req = request_of(R"({"code":"print(1)"})");
+  const auto req = request_of(R"json({"code":"print(1)"})json");
   CHECK(req.code == "print(1)");
   CHECK(req.lang == language::python);
   CHECK(req.timeout == std::chrono::milliseconds{3000});
@@ -38,7 +38,7 @@ TEST_CASE("a minimal body gets the defaults") {
 }
 
 TEST_CASE("language and timeout are read") {
-  const auto req = request_of(R"({"code":"echo hi","language":"SH","timeout":1200})");
+  const auto req = request_of(R"json({"code":"echo hi","language":"SH","timeout":1200})json");
   CHECK(req.lang == language::bash);
   CHECK(req.timeout == std::chrono::milliseconds{1200});
 }
@@ -56,56 +56,57 @@ TEST_CASE("a body that is not an object is refused") {
 
 TEST_CASE("code is required and must be a non-empty string") {
   CHECK(error_of("{}").message.find("code") != std::string::npos);
-  CHECK(error_of(R"({"code":null})").code == "invalid_request");
-  CHECK(error_of(R"({"code":42})").message.find("string") != std::string::npos);
-  CHECK(error_of(R"({"code":""})").code == "invalid_request");
+  CHECK(error_of(R"json({"code":null})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":42})json").message.find("string") != std::string::npos);
+  CHECK(error_of(R"json({"code":""})json").code == "invalid_request");
 }
 
 TEST_CASE("code over the maximum is 413") {
-  const std::string body = R"({"code":")" + std::string(65, 'x') + R"("})";
+  const std::string body = "{\"code\":\"" + std::string(65, 'x') + "\"}";
   const auto err = error_of(body);
   CHECK(err.status == 413);
   CHECK(err.code == "payload_too_large");
-  CHECK(request_of(R"({"code":")" + std::string(64, 'x') + R"("})").code.size() == 64);
+  CHECK(request_of("{\"code\":\"" + std::string(64, 'x') + "\"}").code.size() == 64);
 }
 
 TEST_CASE("a NUL byte in code is refused") {
-  CHECK(error_of(R"({"code":"a\u0000b"})").message.find("NUL") != std::string::npos);
+  CHECK(error_of(R"json({"code":"a\u0000b"})json").message.find("NUL") != std::string::npos);
 }
 
 TEST_CASE("an unknown language names the supported ones") {
-  const auto err = error_of(R"({"code":"x","language":"cobol"})");
+  const auto err = error_of(R"json({"code":"x","language":"cobol"})json");
   CHECK(err.status == 400);
   CHECK(err.code == "unsupported_language");
   CHECK(err.message.find("python") != std::string::npos);
   CHECK(err.message.find("javascript") != std::string::npos);
   CHECK(err.message.find("bash") != std::string::npos);
-  CHECK(error_of(R"({"code":"x","language":7})").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","language":7})json").code == "invalid_request");
 }
 
 TEST_CASE("timeout must be a positive integer within the maximum") {
-  CHECK(error_of(R"({"code":"x","timeout":0})").code == "invalid_request");
-  CHECK(error_of(R"({"code":"x","timeout":-5})").code == "invalid_request");
-  CHECK(error_of(R"({"code":"x","timeout":5001})").code == "invalid_request");
-  CHECK(error_of(R"({"code":"x","timeout":1.5})").code == "invalid_request");
-  CHECK(error_of(R"({"code":"x","timeout":"100"})").code == "invalid_request");
-  CHECK(request_of(R"({"code":"x","timeout":5000})").timeout == std::chrono::milliseconds{5000});
+  CHECK(error_of(R"json({"code":"x","timeout":0})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","timeout":-5})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","timeout":5001})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","timeout":1.5})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","timeout":"100"})json").code == "invalid_request");
+  CHECK(request_of(R"json({"code":"x","timeout":5000})json").timeout ==
+        std::chrono::milliseconds{5000});
 }
 
 TEST_CASE("execute-stream needs a valid clientId") {
-  CHECK(error_of(R"({"code":"x"})", execute_endpoint::execute_stream).message.find("clientId") !=
-        std::string::npos);
-  CHECK(error_of(R"({"code":"x","clientId":""})", execute_endpoint::execute_stream).code ==
+  CHECK(error_of(R"json({"code":"x"})json", execute_endpoint::execute_stream)
+            .message.find("clientId") != std::string::npos);
+  CHECK(error_of(R"json({"code":"x","clientId":""})json", execute_endpoint::execute_stream).code ==
         "invalid_request");
-  CHECK(error_of(R"({"code":"x","clientId":3})", execute_endpoint::execute_stream).code ==
+  CHECK(error_of(R"json({"code":"x","clientId":3})json", execute_endpoint::execute_stream).code ==
         "invalid_request");
-  CHECK(request_of(R"({"code":"x","clientId":"agent-1"})", execute_endpoint::execute_stream)
-          .client_id == "agent-1");
+  CHECK(request_of(R"json({"code":"x","clientId":"agent-1"})json", execute_endpoint::execute_stream)
+            .client_id == "agent-1");
 }
 
 TEST_CASE("envVars must map names to strings") {
-  CHECK(request_of(R"({"code":"x","envVars":{"A":"1"}})").env.at("A") == "1");
-  CHECK(error_of(R"({"code":"x","envVars":{"A":1}})").code == "invalid_request");
-  CHECK(error_of(R"({"code":"x","envVars":["A"]})").code == "invalid_request");
-  CHECK(error_of(R"({"code":"x","envVars":{"A=B":"1"}})").code == "invalid_request");
+  CHECK(request_of(R"json({"code":"x","envVars":{"A":"1"}})json").env.at("A") == "1");
+  CHECK(error_of(R"json({"code":"x","envVars":{"A":1}})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","envVars":["A"]})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","envVars":{"A=B":"1"}})json").code == "invalid_request");
 }

@@ -58,7 +58,7 @@ TEST_CASE_FIXTURE(routes_fixture, "unknown routes are 404 and wrong methods 405"
 
 TEST_CASE_FIXTURE(routes_fixture, "invalid bodies are refused before any sandbox starts") {
   CHECK(error_code(call("POST", "/execute", "not json")) == "invalid_json");
-  CHECK(call("POST", "/execute", R"({"code":")" + std::string(129, 'x') + "\"}").status == 413);
+  CHECK(call("POST", "/execute", "{\"code\":\"" + std::string(129, 'x') + "\"}").status == 413);
   CHECK(error_code(call("POST", "/execute-stream", R"({"code":"1"})")) == "invalid_request");
   CHECK(error_code(call("POST", "/execute", R"({"code":"1","language":"ruby"})")) ==
         "unsupported_language");

@@ -2,6 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+#include <vector>
+
 using namespace codeexec::sandbox;
 
 TEST_CASE("frames survive arbitrary chunking") {

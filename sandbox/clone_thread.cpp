@@ -1,0 +1,88 @@
+#include "sandbox/clone_thread.hpp"
+
+#include <grp.h>
+#include <linux/sched.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+namespace codeexec::sandbox {
+
+clone_thread::clone_thread() {
+  thread_ = std::thread([this] { run(); });
+  std::unique_lock lock(mutex_);
+  cv_.wait(lock, [this] { return ready_; });
+}
+
+clone_thread::~clone_thread() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+clone_thread::result clone_thread::clone_child(const child_plan& plan,
+                                               unsigned long namespace_flags, int cgroup_fd) {
+  std::lock_guard call(call_mutex_);
+  std::unique_lock lock(mutex_);
+  if (!error_.empty()) return result{-1, unique_fd(), EPERM, false};
+  plan_ = &plan;
+  flags_ = namespace_flags;
+  cgroup_fd_ = cgroup_fd;
+  done_ = false;
+  cv_.notify_all();
+  cv_.wait(lock, [this] { return done_; });
+  plan_ = nullptr;
+  return std::move(result_);
+}
+
+void clone_thread::run() {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  pthread_setname_np(pthread_self(), "sbx-clone");
+  // Raw syscall: affects this thread only (glibc's setgroups would change every thread).
+  if (::syscall(SYS_setgroups, 0, nullptr) != 0 && ::getgroups(0, nullptr) != 0)
+    error_ = std::string("cannot drop supplementary groups on the clone thread: ") +
+             std::strerror(errno);
+  std::unique_lock lock(mutex_);
+  ready_ = true;
+  cv_.notify_all();
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || (plan_ != nullptr && !done_); });
+    if (stop_) return;
+    // Raw clone3/clone without CLONE_VM: a fork of this thread into new namespaces.
+    // No stack given means "continue on a copy of the current stack", like fork.
+    int pidfd = -1;
+    long pid = -1;
+    bool in_cgroup = false;
+    if (cgroup_fd_ >= 0) {
+      clone_args args{};
+      args.flags = flags_ | CLONE_PIDFD | CLONE_INTO_CGROUP;
+      args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
+      args.exit_signal = SIGCHLD;
+      args.cgroup = static_cast<std::uint64_t>(cgroup_fd_);
+      pid = ::syscall(SYS_clone3, &args, sizeof args);
+      if (pid == 0) run_clone_child(*plan_);  // never returns
+      in_cgroup = pid > 0;
+    }
+    if (pid < 0) {
+      pid = ::syscall(SYS_clone, flags_ | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
+      if (pid == 0) run_clone_child(*plan_);  // never returns
+    }
+    result_ = result{static_cast<pid_t>(pid), unique_fd(pid > 0 ? pidfd : -1), pid < 0 ? errno : 0,
+                     in_cgroup};
+    done_ = true;
+    cv_.notify_all();
+  }
+}
+
+}  // namespace codeexec::sandbox

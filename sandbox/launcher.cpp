@@ -1,0 +1,491 @@
+// make_launcher(), sweep_stale() and the launcher: the parent side of a sandbox start.
+//
+// launch() order (sandbox-design.md Appendix B): plan everything → pipes → clone (on
+// the clone thread) → uid_map/setgroups/gid_map → join cgroups → release the child.
+// It never waits for the runner: the caller watches setup_error_fd() (EOF = exec'd)
+// and exit_fd().
+#include "sandbox/launcher.hpp"
+
+#include "sandbox/cgroups.hpp"
+#include "sandbox/clone_child.hpp"
+#include "sandbox/clone_thread.hpp"
+#include "sandbox/rootfs.hpp"
+#include "sandbox/sandbox_process.hpp"
+#include "sandbox/seccomp_filter.hpp"
+#include "sandbox/uid_pool.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <sstream>
+
+namespace codeexec::sandbox {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr unsigned long kNamespaceFlags =
+    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+constexpr unsigned kSandboxUid = 1000;     // `user` inside; the dedicated host uid outside
+constexpr unsigned kNobodyHostId = 65534;  // what the sandbox's root maps to
+constexpr std::uint64_t kMiB = 1ull << 20;
+constexpr std::uint64_t kMinAddressSpace = 2048 * kMiB;  // node's V8 will not start below ~1 GiB
+constexpr std::uint64_t kMaxShm = 16 * kMiB;
+constexpr std::uint64_t kMemlock = 64 * 1024;
+// With a pids cgroup, RLIMIT_NPROC is only a backstop; leave the cgroup to trip first
+// so pids.events counts the hits.
+constexpr std::uint64_t kNprocMarginOverCgroup = 16;
+constexpr std::uint64_t kMinPids = 4;        // init + runner + a little
+constexpr std::uint64_t kMinOpenFiles = 16;  // the runner's fd shuffle needs a dozen
+constexpr auto kSelfTestBudget = 15s;
+
+constexpr const char* kFixHint =
+    " If namespaces, mounts or procfs are refused: the local sandbox needs to run as root "
+    "(CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID) on a kernel with user, pid, mount and network "
+    "namespaces, and must be allowed to mount a fresh procfs. In Docker, start the service with "
+    "--security-opt "
+    "seccomp=<moby default profile + clone, unshare, mount, umount2, pivot_root, "
+    "sethostname, setns allowed> --security-opt apparmor=unconfined --security-opt "
+    "systempaths=unconfined (per-sandbox cgroup limits additionally need --cgroupns=private "
+    "with a writable cgroupfs, or --privileged); see sandbox-design.md §3.3. Otherwise "
+    "configure an E2B API key to use the cloud backend.";
+
+/// Whole small file, opened O_CLOEXEC (std::ifstream is not: another thread's fork+exec
+/// would inherit it).
+std::string read_small_file(const std::string& path) {
+  std::string text;
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  return text;
+}
+
+/// Fields after "(comm)" of /proc/<pid>/stat; token i is field i + 3.
+std::vector<std::string> stat_fields(pid_t pid) {
+  const std::string text =
+      read_small_file("/proc/" + (pid ? std::to_string(pid) : std::string("self")) + "/stat");
+  const auto paren = text.rfind(')');
+  if (paren == std::string::npos) return {};
+  std::istringstream rest(text.substr(paren + 1));
+  std::vector<std::string> fields;
+  std::string f;
+  while (rest >> f) fields.push_back(f);
+  return fields;
+}
+
+std::uint64_t to_u64(std::string_view s, bool* ok = nullptr) {
+  std::uint64_t v = 0;
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ok) *ok = r.ec == std::errc() && r.ptr == s.data() + s.size() && !s.empty();
+  return v;
+}
+
+/// Start time (clock ticks since boot): with the pid, identifies a process across pid reuse.
+std::optional<std::uint64_t> start_time_of(pid_t pid) {
+  const auto f = stat_fields(pid);
+  if (f.size() < 20) return std::nullopt;
+  return to_u64(f[19]);
+}
+
+/// "<pid>-<start time>" of this process: the owner part of every sandbox id, so that
+/// sweep_stale() can tell a crashed predecessor's cgroups from a live service's.
+std::string owner_tag() {
+  return std::to_string(::getpid()) + "-" + std::to_string(start_time_of(0).value_or(0));
+}
+
+/// sbx-<pid>-<start>-<suffix> is stale unless that exact process still runs.
+bool is_stale_cgroup_name(std::string_view name) {
+  if (name.substr(0, 4) != "sbx-") return false;
+  name.remove_prefix(4);
+  const auto d1 = name.find('-');
+  const auto d2 = d1 == std::string_view::npos ? d1 : name.find('-', d1 + 1);
+  if (d2 == std::string_view::npos) return true;  // not ours in form: leftover
+  bool ok_pid = false, ok_start = false;
+  const auto pid = to_u64(name.substr(0, d1), &ok_pid);
+  const auto start = to_u64(name.substr(d1 + 1, d2 - d1 - 1), &ok_start);
+  if (!ok_pid || !ok_start || pid == 0 || pid > 4194304) return true;
+  return start_time_of(static_cast<pid_t>(pid)) != start;
+}
+
+/// The service's argv and environ strings (fields 48-51 of /proc/self/stat).
+void find_scrub_ranges(memory_range (&ranges)[2]) {
+  const auto f = stat_fields(0);
+  if (f.size() < 49) return;
+  auto ptr = [](const std::string& s) {
+    return reinterpret_cast<char*>(static_cast<std::uintptr_t>(to_u64(s)));
+  };
+  ranges[0] = {ptr(f[45]), ptr(f[46])};
+  ranges[1] = {ptr(f[47]), ptr(f[48])};
+}
+
+bool has_nul(const std::string& s) {
+  return s.find('\0') != std::string::npos;
+}
+
+std::string validate(const launch_spec& spec) {
+  if (spec.argv.empty() || spec.argv[0].empty() || spec.argv[0][0] != '/')
+    return "argv[0] must be an absolute path inside the sandbox";
+  for (const auto& a : spec.argv)
+    if (has_nul(a)) return "argv contains a NUL byte";
+  for (const auto& [k, v] : spec.env)
+    if (k.empty() || k.find('=') != std::string::npos || has_nul(k) || has_nul(v))
+      return "invalid environment variable name or value: '" + k + "'";
+  if (spec.hostname.empty() || spec.hostname.size() > 64 ||
+      !std::all_of(spec.hostname.begin(), spec.hostname.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '.';
+      }))
+    return "hostname must be 1-64 characters of [A-Za-z0-9.-]";
+  if (spec.lim.pids != 0 && spec.lim.pids < kMinPids)
+    return "limits.pids must be 0 or at least " + std::to_string(kMinPids);
+  if (spec.lim.open_files != 0 && spec.lim.open_files < kMinOpenFiles)
+    return "limits.open_files must be 0 or at least " + std::to_string(kMinOpenFiles);
+  return {};
+}
+
+struct fd_pair {
+  unique_fd read;
+  unique_fd write;
+};
+
+bool make_pipe(fd_pair& p) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+  p.read.reset(fds[0]);
+  p.write.reset(fds[1]);
+  return true;
+}
+
+bool make_socketpair(fd_pair& p) {  // .read = host end, .write = runner end
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return false;
+  p.read.reset(fds[0]);
+  p.write.reset(fds[1]);
+  return true;
+}
+
+int write_proc_file(pid_t pid, const char* name, const std::string& content) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/" + name;
+  unique_fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return errno;
+  const ssize_t n = ::write(fd.get(), content.data(), content.size());
+  if (n < 0) return errno;
+  return static_cast<std::size_t>(n) == content.size() ? 0 : EIO;
+}
+
+std::string errno_text(const char* what, int err) {
+  return std::string(what) + ": " + std::strerror(err);
+}
+
+/// Reads what is available on `fd` until EOF or the deadline.
+std::string read_until_eof(int fd, std::chrono::steady_clock::time_point deadline) {
+  std::string text;
+  char buf[1024];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+class local_launcher final : public launcher {
+ public:
+  static make_launcher_result create(const launcher_config& cfg);
+
+  explicit local_launcher(const launcher_config& cfg) : cfg_(cfg) {}
+
+  launch_result launch(const launch_spec& spec) override;
+  const std::vector<capability>& capabilities() const override { return caps_; }
+  std::size_t live() const override { return live_->load(); }
+
+ private:
+  std::vector<rlimit_setting> rlimits_for(const limits& lim) const;
+  std::string self_test();
+  void describe_capabilities();
+
+  launcher_config cfg_;
+  std::string owner_;
+  cgroup_layout cgroups_;
+  rootfs_layout rootfs_;
+  seccomp_program seccomp_;
+  memory_range scrub_[2];
+  std::shared_ptr<uid_pool> uids_;
+  std::shared_ptr<clone_thread> cloner_;
+  std::shared_ptr<std::atomic<std::size_t>> live_ = std::make_shared<std::atomic<std::size_t>>(0);
+  std::atomic<std::uint64_t> next_seq_{0};
+  std::vector<capability> caps_;
+};
+
+make_launcher_result local_launcher::create(const launcher_config& cfg) {
+  make_launcher_result out;
+  const std::uint64_t uid_end = static_cast<std::uint64_t>(cfg.uid_base) + cfg.uid_count;
+  if (cfg.uid_count == 0 || cfg.uid_base == 0 || uid_end > 0xfffffffeull ||
+      (cfg.uid_base <= kNobodyHostId && kNobodyHostId < uid_end)) {
+    out.error =
+        "launcher_config: uid_base/uid_count must give a uid range inside [1, 2^32-2) "
+        "that does not contain 65534 (the sandbox root's host uid)";
+    return out;
+  }
+  if (cfg.cgroup_prefix.empty() || cfg.cgroup_prefix.find('/') != std::string::npos ||
+      cfg.cgroup_prefix[0] == '.') {
+    out.error = "launcher_config: cgroup_prefix must be a plain directory name";
+    return out;
+  }
+  auto l = std::make_unique<local_launcher>(cfg);
+  l->owner_ = owner_tag();
+  std::string error;
+  l->rootfs_ = probe_rootfs_layout(cfg.runner_dir, &error);
+  if (!error.empty()) {
+    out.error = "sandbox root filesystem: " + error;
+    return out;
+  }
+  l->seccomp_ = seccomp_program::build_deny_list(&error);
+  if (l->seccomp_.empty()) {
+    out.error = error;
+    return out;
+  }
+  static std::atomic<unsigned> probes{0};  // several launchers in one process
+  l->cgroups_ =
+      prepare_cgroup_layout(cfg.cgroup_prefix, l->owner_ + "-probe" + std::to_string(probes++));
+  find_scrub_ranges(l->scrub_);
+  l->uids_ = std::make_shared<uid_pool>(cfg.uid_base, cfg.uid_count);
+  l->cloner_ = std::make_shared<clone_thread>();
+  if (!l->cloner_->error().empty()) {
+    out.error = "sandbox self-test failed: " + l->cloner_->error() + "." + kFixHint;
+    return out;
+  }
+  if (auto failure = l->self_test(); !failure.empty()) {
+    out.error = "sandbox self-test failed: " + failure + "." + kFixHint;
+    return out;
+  }
+  l->describe_capabilities();
+  out.value = std::move(l);
+  return out;
+}
+
+/// Starts a real sandbox running /bin/true: namespaces, mounts, procfs, cgroups and the
+/// seccomp filter are all exercised exactly as for a runner.
+std::string local_launcher::self_test() {
+  launch_spec spec;
+  spec.argv = {"/bin/true"};
+  auto r = launch(spec);
+  if (!r.process) return r.error;
+  const auto deadline = std::chrono::steady_clock::now() + kSelfTestBudget;
+  const std::string setup_error = read_until_eof(r.process->setup_error_fd(), deadline);
+  for (;;) {
+    if (auto st = r.process->try_wait()) {
+      if (!setup_error.empty()) return setup_error;
+      if (st->exit_code != 0)
+        return "/bin/true in a test sandbox ended with exit code " + std::to_string(st->exit_code) +
+               " signal " + std::to_string(st->signal);
+      return {};
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return "the test sandbox did not finish within 15 s";
+    pollfd pfd{r.process->exit_fd(), POLLIN, 0};
+    ::poll(&pfd, 1, static_cast<int>(left.count()));
+  }
+}
+
+void local_launcher::describe_capabilities() {
+  const std::string uids =
+      std::to_string(cfg_.uid_base) + ".." + std::to_string(cfg_.uid_base + cfg_.uid_count - 1);
+  caps_ = {
+      {"user namespace", true,
+       "uid/gid 1000 = a dedicated host uid from " + uids +
+           ", root = host 65534, setgroups deny, "
+           "no supplementary groups, capabilities dropped"},
+      {"pid namespace", true,
+       "runner under a reaping, non-dumpable init (pid 1); PDEATHSIG + lifeline pipe"},
+      {"mount namespace", true,
+       "tmpfs root (read-only), read-only /usr and selected /etc, fresh /proc, minimal /dev, "
+       "/home/user and /tmp tmpfs with size=, runner_dir at /opt/runner"},
+      {"network namespace", true, "loopback only"},
+      {"ipc/uts/cgroup namespaces", true, "private SysV IPC and hostname; cgroup root hidden"},
+      {"cgroup v2 kill", cgroups_.v2_kill, cgroups_.v2_detail},
+      {"cgroup memory", cgroups_.limits_memory(), cgroups_.memory_detail},
+      {"cgroup pids", cgroups_.limits_pids(), cgroups_.pids_detail},
+      {"seccomp", true,
+       "deny-list (sandbox-design.md Appendix A), " + std::to_string(seccomp_.size()) +
+           " BPF instructions, NO_NEW_PRIVS, foreign architectures killed"},
+      {"rlimits", true,
+       std::string("NPROC, NOFILE, FSIZE, CORE=0, MEMLOCK=64KiB, RTPRIO=0, NICE=0") +
+           (cgroups_.limits_memory() ? ""
+                                     : ", AS = max(2 x memory, 2 GiB) instead of a memory cgroup")},
+  };
+}
+
+std::vector<rlimit_setting> local_launcher::rlimits_for(const limits& lim) const {
+  std::vector<rlimit_setting> r;
+  auto add = [&](int resource, const char* name, std::uint64_t value) {
+    r.push_back({resource, name, {static_cast<rlim_t>(value), static_cast<rlim_t>(value)}});
+  };
+  // RLIMIT_NPROC counts every process of the host uid: it works because that uid is
+  // dedicated to this sandbox.
+  if (lim.pids)
+    add(RLIMIT_NPROC, "NPROC",
+        cgroups_.limits_pids() ? lim.pids + kNprocMarginOverCgroup : lim.pids);
+  if (lim.open_files) add(RLIMIT_NOFILE, "NOFILE", lim.open_files);
+  if (lim.file_size_bytes) add(RLIMIT_FSIZE, "FSIZE", lim.file_size_bytes);
+  add(RLIMIT_CORE, "CORE", 0);
+  add(RLIMIT_MEMLOCK, "MEMLOCK", kMemlock);
+  add(RLIMIT_RTPRIO, "RTPRIO", 0);
+  add(RLIMIT_NICE, "NICE", 0);
+  if (lim.memory_bytes && !cgroups_.limits_memory())
+    add(RLIMIT_AS, "AS", std::max(2 * lim.memory_bytes, kMinAddressSpace));
+  return r;
+}
+
+launch_result local_launcher::launch(const launch_spec& spec) {
+  launch_result out;
+  if (auto bad = validate(spec); !bad.empty()) {
+    out.error = "invalid launch_spec: " + bad;
+    return out;
+  }
+  auto lease = uids_->acquire();
+  if (!lease) {
+    out.error = "all " + std::to_string(cfg_.uid_count) + " sandbox uid slots are in use";
+    return out;
+  }
+  const std::string id = owner_ + "-" + std::to_string(next_seq_++);
+
+  std::string error;
+  sandbox_cgroups cgroups =
+      sandbox_cgroups::create(cgroups_, id, spec.lim.memory_bytes, spec.lim.pids, &error);
+  if (!error.empty()) {
+    out.error = error;
+    return out;
+  }
+
+  // --- everything the child will touch, computed now (it may not allocate) ---
+  const rootfs_plan mounts(
+      rootfs_, {.workspace_bytes = spec.lim.workspace_bytes,
+                .shm_bytes = spec.lim.workspace_bytes ? std::min(spec.lim.workspace_bytes, kMaxShm)
+                                                      : kMaxShm,
+                .hostname = spec.hostname,
+                .sandbox_uid = kSandboxUid,
+                .sandbox_gid = kSandboxUid});
+  const std::vector<rlimit_setting> rlimits = rlimits_for(spec.lim);
+  std::vector<std::string> argv_strings(spec.argv.begin(), spec.argv.end());
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> argv, envp;
+  for (auto& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+
+  fd_pair release, lifeline, setup_error, in, outp, errp, control, events;
+  if (!make_pipe(release) || !make_pipe(lifeline) || !make_pipe(setup_error) || !make_pipe(in) ||
+      !make_pipe(outp) || !make_pipe(errp) || !make_socketpair(control) ||
+      !make_socketpair(events)) {
+    out.error = errno_text("pipe/socketpair", errno);
+    return out;
+  }
+
+  child_plan plan;
+  plan.fds.release_read = release.read.get();
+  plan.fds.lifeline_read = lifeline.read.get();
+  plan.fds.error_write = setup_error.write.get();
+  plan.fds.runner[0] = in.read.get();
+  plan.fds.runner[1] = outp.write.get();
+  plan.fds.runner[2] = errp.write.get();
+  plan.fds.runner[3] = control.write.get();
+  plan.fds.runner[4] = events.write.get();
+  plan.setup_base = rootfs_.setup_base.c_str();
+  plan.mount_steps = mounts.steps();
+  plan.mount_step_count = mounts.size();
+  plan.hostname = spec.hostname.c_str();
+  plan.hostname_len = spec.hostname.size();
+  plan.sandbox_uid = kSandboxUid;
+  plan.sandbox_gid = kSandboxUid;
+  plan.rlimits = rlimits.data();
+  plan.rlimit_count = rlimits.size();
+  plan.seccomp = seccomp_.fprog();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+  plan.scrub[0] = scrub_[0];
+  plan.scrub[1] = scrub_[1];
+
+  unique_fd cgroup_dir;
+  if (!cgroups.v2_dir().empty())
+    cgroup_dir.reset(::open(cgroups.v2_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto cloned = cloner_->clone_child(plan, kNamespaceFlags, cgroup_dir.get());
+  if (cloned.pid < 0) {
+    out.error =
+        errno_text("clone with new user, pid, mount, net, ipc and uts namespaces", cloned.error);
+    return out;
+  }
+
+  // From here on the handle owns the child: any early return kills and reaps it.
+  const std::uint32_t host_uid = lease->uid();
+  sandbox_parts parts;
+  parts.id = id;
+  parts.init_pid = cloned.pid;
+  parts.pidfd = std::move(cloned.pidfd);
+  parts.control = std::move(control.read);
+  parts.events = std::move(events.read);
+  parts.stdin_write = std::move(in.write);
+  parts.stdout_read = std::move(outp.read);
+  parts.stderr_read = std::move(errp.read);
+  parts.setup_error_read = std::move(setup_error.read);
+  parts.lifeline_write = std::move(lifeline.write);
+  parts.cgroups = std::move(cgroups);
+  parts.uid = std::move(*lease);
+  parts.keep_alive = cloner_;
+  parts.live_count = live_;
+  auto process = std::make_unique<local_sandbox_process>(std::move(parts));
+
+  // The child is blocked on `release`: map its ids, then account it, then let it go.
+  const std::string map = "0 " + std::to_string(kNobodyHostId) + " 1\n" +
+                          std::to_string(kSandboxUid) + " " + std::to_string(host_uid) + " 1\n";
+  int err = write_proc_file(cloned.pid, "uid_map", map);
+  if (err == 0) err = write_proc_file(cloned.pid, "setgroups", "deny");
+  if (err == 0) err = write_proc_file(cloned.pid, "gid_map", map);
+  if (err != 0) {
+    out.error = errno_text("write uid_map/gid_map of the sandbox init", err);
+    return out;
+  }
+  if (std::string join_error; !process->join_cgroups(cloned.in_cgroup, &join_error)) {
+    out.error = join_error;
+    return out;
+  }
+  if (!process->release(release.write.get())) {
+    out.error = errno_text("release the sandbox init", errno);
+    return out;
+  }
+  out.process = std::move(process);
+  return out;  // the child's ends of every pipe close here
+}
+
+}  // namespace
+
+make_launcher_result make_launcher(const launcher_config& cfg) {
+  return local_launcher::create(cfg);
+}
+
+std::size_t sweep_stale(const launcher_config& cfg) {
+  return sweep_sandbox_cgroups(cfg.cgroup_prefix, is_stale_cgroup_name).size();
+}
+
+}  // namespace codeexec::sandbox

@@ -1,0 +1,256 @@
+"""Bash kernel: drives one persistent bash (see PROTOCOL.md).
+
+Started as `/usr/bin/python3 -I -u bash_runner.py`. Requests arrive on fd 3,
+events leave on fd 4 (4-byte big-endian length-prefixed JSON frames).
+
+The shell reads its commands from a FIFO (it must not read them from stdin,
+which belongs to the user's code) and shares the runner's fds 0, 1 and 2, so
+its output goes straight to the host's pipes: this runner sends no
+stdout/stderr events. Each cell is written to a file and `source`d, so cd,
+variables and functions persist; the shell then writes the cell's exit status
+to a dedicated pipe. SIGINT aborts the cell (`trap 'return 130' INT`), not the
+shell. If a cell ends the shell (`exit`, `set -e`, `exec`), a fresh one is
+started and the cell is reported as an error: the state is lost.
+"""
+
+import json
+import os
+import re
+import select
+import shlex
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+
+REQUEST_FD, EVENT_FD = 3, 4
+MAX_FRAME = 64 << 20
+HOME = "/home/user"
+BASH = ["/bin/bash", "--noprofile", "--norc"]
+# The shell writes cell statuses to this fd: high, so that scripts using
+# small fd numbers (exec 3>file) do not clobber it.
+STATUS_FD = 63
+SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Installed for each cell, ignored between cells. `return` leaves the
+# sourced cell (or the innermost function running in it).
+CELL_TRAP = "trap 'return 130 2>/dev/null' INT"
+IDLE_TRAP = "trap '' INT"
+
+
+class ShellExited(Exception):
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+class Shell:
+    """One bash process, its command FIFO and its status pipe."""
+
+    def __init__(self, workdir, generation):
+        fifo = os.path.join(workdir, f"commands-{generation}")
+        os.mkfifo(fifo, 0o600)
+        # O_RDWR: opening does not wait for bash, and bash never sees EOF while we live.
+        self._commands = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+        self._status, status_w = os.pipe()
+        os.dup2(status_w, STATUS_FD, inheritable=False)
+        os.close(status_w)
+        try:
+            # Own process group: the runner relays SIGINT to it, cells only.
+            self.proc = subprocess.Popen(BASH + [fifo], pass_fds=(STATUS_FD,), process_group=0)
+        finally:
+            os.close(STATUS_FD)
+        self._exited = os.pidfd_open(self.proc.pid)
+        self._buffer = b""
+        self.version = self.run(f'{IDLE_TRAP}; printf "%s\\n" "$BASH_VERSION" >&{STATUS_FD}')
+        os.unlink(fifo)  # bash has opened it by now
+
+    def run(self, command):
+        """Sends one command line; returns the line it writes to STATUS_FD."""
+        os.write(self._commands, command.encode() + b"\n")
+        while b"\n" not in self._buffer:
+            ready, _, _ = select.select([self._status, self._exited], [], [])
+            if self._status in ready:
+                chunk = os.read(self._status, 4096)
+                if chunk:
+                    self._buffer += chunk
+                    continue
+            if self._exited in ready or not chunk:
+                raise ShellExited(self.proc.wait())
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
+
+    def interrupt(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+    def close(self):
+        """Kills the shell and whatever it left running in its process group."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        for fd in (self._commands, self._status, self._exited):
+            os.close(fd)
+
+
+class Kernel:
+    def __init__(self):
+        self.workdir = tempfile.mkdtemp(prefix=".bash-runner-")
+        self.execution_count = 0
+        self.generation = 0
+        self.running = False
+        self.interrupted = False
+        self.shell = self._new_shell()
+
+    def _new_shell(self):
+        self.generation += 1
+        return Shell(self.workdir, self.generation)
+
+    def on_sigint(self, signum, frame):
+        if self.running:  # between cells SIGINT is ignored
+            self.interrupted = True
+            self.shell.interrupt()
+
+    def handle(self, payload):
+        try:
+            request = json.loads(payload)
+        except ValueError as e:
+            return self.protocol_error(f"request is not valid JSON: {e}", "")
+        if not isinstance(request, dict):
+            return self.protocol_error("request is not a JSON object", "")
+        op = request.get("op")
+        request_id = request.get("id") if isinstance(request.get("id"), str) else ""
+        if op == "shutdown":
+            self.shutdown()
+        if op != "exec":
+            return self.protocol_error(f"unknown op {op!r}", request_id)
+        problem = validate_exec(request)
+        if problem:
+            return self.protocol_error(problem, request_id)
+        self.run_cell(request["id"], request["code"], request.get("env") or {})
+
+    def protocol_error(self, message, request_id):
+        send({"type": "error", "name": "ProtocolError", "value": message, "traceback": ""})
+        send({"type": "end", "id": request_id, "status": "error", "execution_count": self.execution_count})
+
+    def run_cell(self, request_id, code, env):
+        self.execution_count += 1
+        path = os.path.join(self.workdir, f"{self.execution_count}.sh")
+        with open(path, "w", encoding="utf-8", errors="replace") as f:
+            f.write(code if code.endswith("\n") else code + "\n")
+        # Assignments before `source` are set for the cell only, as requested.
+        assignments = "".join(f"{key}={shlex.quote(value)} " for key, value in env.items())
+        command = (f"{CELL_TRAP}; {assignments}source {shlex.quote(path)}; "
+                   f"printf '%d\\n' $? >&{STATUS_FD}; {IDLE_TRAP}")
+        error = None
+        self.interrupted = False
+        self.running = True
+        try:
+            status = int(self.shell.run(command))
+            if status:
+                error = {"name": "ExitError", "value": f"exit status {status}", "traceback": ""}
+        except ShellExited as e:
+            self.shell.close()
+            self.shell = self._new_shell()
+            error = {"name": "ExitError", "value": f"the shell exited with status {e.status}; a new shell was "
+                     "started (variables, functions and the working directory were reset)", "traceback": ""}
+        finally:
+            self.running = False
+            os.unlink(path)
+        status = "ok"
+        if error is not None:
+            status = "interrupted" if self.interrupted else "error"
+            send({"type": "error", **error})
+        send({"type": "end", "id": request_id, "status": status, "execution_count": self.execution_count})
+
+    def shutdown(self):
+        self.shell.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        sys.exit(0)
+
+
+def validate_exec(request):
+    if not isinstance(request.get("id"), str):
+        return "exec needs a string id"
+    if not isinstance(request.get("code"), str):
+        return "exec needs a string code"
+    env = request.get("env")
+    if env is None:
+        return None
+    if not isinstance(env, dict):
+        return "env must be an object"
+    for key, value in env.items():
+        if not isinstance(value, str):
+            return f"env value of {key!r} is not a string"
+        if not SHELL_NAME.match(key) or "\0" in value:
+            return f"invalid environment variable {key!r} (bash needs a shell variable name)"
+    return None
+
+
+def send(event):
+    payload = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+    data = memoryview(struct.pack(">I", len(payload)) + payload)
+    try:
+        while data:
+            data = data[os.write(EVENT_FD, data):]
+    except OSError:
+        os._exit(1)  # the host closed the event channel: nobody is listening
+
+
+def read_exact(fd, size):
+    """Reads `size` bytes, or returns None at EOF."""
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_requests(fd):
+    """Yields request payloads; None for an oversized (skipped) frame."""
+    while True:
+        header = read_exact(fd, 4)
+        if header is None:
+            return
+        (size,) = struct.unpack(">I", header)
+        if size > MAX_FRAME:
+            while size:
+                step = min(size, 1 << 20)
+                if read_exact(fd, step) is None:
+                    return
+                size -= step
+            yield None
+            continue
+        payload = read_exact(fd, size)
+        if payload is None:
+            return
+        yield payload
+
+
+def main():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the kernel can relay it
+    for fd in (REQUEST_FD, EVENT_FD):
+        os.set_inheritable(fd, False)
+    if os.path.isdir(HOME):
+        os.chdir(HOME)
+    kernel = Kernel()
+    signal.signal(signal.SIGINT, kernel.on_sigint)
+    send({"type": "ready", "language": "bash", "version": kernel.shell.version, "pid": os.getpid()})
+    for payload in read_requests(REQUEST_FD):
+        if payload is None:
+            kernel.protocol_error(f"request frame larger than {MAX_FRAME >> 20} MiB", "")
+        else:
+            kernel.handle(payload)
+    kernel.shutdown()
+
+
+if __name__ == "__main__":
+    main()

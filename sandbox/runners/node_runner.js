@@ -1,0 +1,740 @@
+'use strict';
+// JavaScript kernel: runs cells as scripts in Node's main context (see PROTOCOL.md).
+//
+// Started as `/usr/bin/node [--max-old-space-size=N] node_runner.js`. Requests
+// arrive on fd 3 (read asynchronously), events leave on fd 4 with blocking
+// writes, so output streams even while a cell's synchronous loop holds the
+// event loop. No npm packages.
+//
+// Cells run in the main context (vm.Script#runInThisContext), as in Node's own
+// REPL and in ijavascript (E2B's JavaScript kernel), not in a vm.createContext
+// sandbox: a separate context has its own Object, Array, Error..., so values
+// crossing between user code and Node's modules fail `instanceof` checks (an
+// fs error is not `instanceof Error`), which breaks ordinary code and libraries.
+
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const timers = require('timers');
+const util = require('util');
+const vm = require('vm');
+const { createRequire } = require('module');
+const { Writable } = require('stream');
+const { StringDecoder } = require('string_decoder');
+
+const REQUEST_FD = 3;
+const EVENT_FD = 4;
+const MAX_FRAME = 64 * 1024 * 1024;
+const FLUSH_DELAY_MS = 20; // a partial line waits at most this long
+const MAX_TEXT = 1024 * 1024; // UTF-16 units per stdout/stderr event, keeps frames far below MAX_FRAME
+const MAX_ERROR_TEXT = 1024 * 1024; // kept of an error's value and traceback
+const HOME = '/home/user';
+const INTERRUPTED = 'ERR_SCRIPT_EXECUTION_INTERRUPTED'; // Node's code for breakOnSigint
+
+// User code shares this context and may replace these globals.
+const { stringify } = JSON;
+const NativePromise = Promise;
+
+// ---- events (fd 4) ----------------------------------------------------------
+
+let channelBroken = false;
+
+// Lone surrogates would be sent as \udXXX escapes that strict JSON parsers reject.
+function wellFormed(key, value) {
+  return typeof value === 'string' ? value.toWellFormed() : value;
+}
+
+function writeFrame(event) {
+  if (channelBroken) return;
+  let payload = Buffer.from(stringify(event, wellFormed));
+  if (payload.length > MAX_FRAME && event.type === 'result') {
+    const text = `<result of ${payload.length} bytes not sent: larger than the 64 MiB frame limit>`;
+    payload = Buffer.from(stringify({ type: 'result', text, extra: {}, is_main_result: event.is_main_result }));
+  }
+  // One buffer, one write: a frame is never split between two writes that an
+  // interrupt (breakOnSigint terminates JavaScript anywhere) could separate.
+  const frame = Buffer.allocUnsafe(4 + payload.length);
+  frame.writeUInt32BE(payload.length, 0);
+  payload.copy(frame, 4);
+  let offset = 0;
+  while (offset < frame.length) {
+    try {
+      offset += fs.writeSync(EVENT_FD, frame, offset);
+    } catch (e) {
+      if (e.code === 'EAGAIN') continue; // fd 4 should be blocking; cope if it is not
+      channelBroken = true; // the host closed the event channel: nobody is listening
+      process.exit(1);
+    }
+  }
+}
+
+// stdout/stderr text is coalesced: at most one stream has pending text, sent
+// when a write ends a line, when the other stream or any other event is
+// written, and FLUSH_DELAY_MS after it was first written. The timer cannot
+// fire while a synchronous loop runs; the next send() flushes it then.
+const pending = { stream: null, text: '', timer: null };
+
+function writeOutput(stream, text) {
+  if (!text) return;
+  if (pending.text && pending.stream !== stream) flushOutput();
+  pending.stream = stream;
+  const newline = text.lastIndexOf('\n');
+  if (newline >= 0) {
+    pending.text += text.slice(0, newline + 1);
+    flushOutput();
+    text = text.slice(newline + 1);
+  }
+  if (!text) return;
+  pending.text += text;
+  if (pending.text.length >= MAX_TEXT) flushOutput();
+  else if (!pending.timer) pending.timer = timers.setTimeout(flushOutput, FLUSH_DELAY_MS).unref();
+}
+
+function flushOutput() {
+  if (pending.timer) {
+    timers.clearTimeout(pending.timer);
+    pending.timer = null;
+  }
+  const { text } = pending;
+  pending.text = '';
+  for (let start = 0; start < text.length;) {
+    let end = Math.min(start + MAX_TEXT, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1; // keep surrogate pairs whole
+    writeFrame({ type: pending.stream, text: text.slice(start, end) });
+    start = end;
+  }
+}
+
+function send(event) {
+  flushOutput();
+  writeFrame(event);
+}
+
+// process.stdout/stderr (and so the global console, which binds to them on
+// first use) become streams of events. Replacing the getters before anything
+// touches them also keeps Node from making the fd 1/2 pipes non-blocking,
+// which child processes sharing those pipes would notice.
+function outputStream(name, fd) {
+  const decoder = new StringDecoder('utf8');
+  const stream = new Writable({
+    decodeStrings: false,
+    write(chunk, encoding, callback) {
+      const text = typeof chunk !== 'string' ? decoder.write(chunk)
+        : encoding === 'utf8' || encoding === 'utf-8' ? chunk : decoder.write(Buffer.from(chunk, encoding));
+      writeOutput(name, text);
+      callback();
+    },
+  });
+  stream.fd = fd; // code writing to the descriptor itself reaches the raw pipe
+  return stream;
+}
+
+for (const [name, fd] of [['stdout', 1], ['stderr', 2]]) {
+  const stream = outputStream(name, fd);
+  Object.defineProperty(process, name, { configurable: true, enumerable: true, get: () => stream });
+}
+
+// ---- REPL transforms ----------------------------------------------------------
+// A cell is a script, so its top-level let/const/class would create bindings
+// that no later cell can declare again, and top-level await is a syntax error.
+// As Node's REPL does, cells are rewritten, here guided by a small tokenizer
+// (strings, templates, comments, regex literals, bracket depth) since no parser
+// is available:
+//  - top-level let/const/class become var declarations;
+//  - a cell using top-level await runs in an async function: its top-level
+//    declarations become assignments to hoisted vars, its function declarations
+//    are copied to globalThis, and its last expression statement is returned.
+// Every rewrite is compiled before use; one that does not compile is dropped
+// (falling back to the cell as written, or to a plain async wrapper), so a
+// tokenizer mistake can cost a convenience but not break a valid cell.
+
+const WHITESPACE = /[^\S\r\n\u2028\u2029]+/y;
+const NAME = /[A-Za-z_$#\u0080-\uffff][\w$\u0080-\uffff]*/y;
+const NUMBER = /(?:0[xXoObB][\da-fA-F_]+|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d+)?)n?/y;
+const PUNCTUATOR = /(?:>>>=|\.\.\.|===|!==|\*\*=|<<=|>>=|>>>|&&=|\|\|=|\?\?=|=>|==|!=|<=|>=|&&|\|\||\?\?|\?\.(?!\d)|\+\+|--|[-+*/%&|^]=|\*\*|<<|>>|[{}()[\];,<>+\-*/%&|^!~?:=.@])/y;
+const NEWLINE = /[\n\r\u2028\u2029]/;
+const REST_OF_LINE = /[^\n\r\u2028\u2029]*/y;
+const OPENERS = { '{': '}', '(': ')', '[': ']' };
+// Keywords after which an expression (so a regex literal) may follow, and
+// which therefore do not end an expression.
+const OPERATOR_KEYWORDS = new Set(['return', 'typeof', 'instanceof', 'in', 'of', 'new', 'delete', 'void',
+  'throw', 'case', 'do', 'else', 'extends', 'yield', 'await']);
+// Names that, at the start of a line, continue the previous statement.
+const CONTINUING_NAMES = new Set(['in', 'instanceof', 'else', 'catch', 'finally', 'while']);
+// Statements whose value is not an expression's (never turned into a return).
+const STATEMENT_KEYWORDS = new Set(['var', 'let', 'const', 'function', 'class', 'if', 'for', 'while', 'do',
+  'try', 'switch', 'return', 'throw', 'break', 'continue', 'import', 'export', 'debugger', 'with']);
+
+function isNewline(c) {
+  return c === '\n' || c === '\r' || c === '\u2028' || c === '\u2029';
+}
+
+function scanTemplate(src, i) {
+  // From inside a template literal to just after its closing ` (open: false)
+  // or after the next ${ (open: true).
+  while (i < src.length) {
+    const c = src[i];
+    if (c === '\\') i += 2;
+    else if (c === '`') return { end: i + 1, open: false };
+    else if (c === '$' && src[i + 1] === '{') return { end: i + 2, open: true };
+    else i += 1;
+  }
+  return { end: src.length, open: false };
+}
+
+function regexAllowed(prev) {
+  if (!prev) return true;
+  if (prev.type === 'name') return OPERATOR_KEYWORDS.has(prev.value);
+  if (prev.type !== 'punct') return false;
+  return ![')', ']', '++', '--'].includes(prev.value);
+}
+
+// Tokens: {type: name|num|str|tmpl|regex|punct, value, start, end, nl (a line
+// break precedes it), depth (brackets around it; a bracket has the depth of
+// its contents' parent), match (index of the other bracket)}. A template is
+// one token; the tokens of its ${} parts are nested inside it.
+function tokenize(src) {
+  const tokens = [];
+  const stack = []; // indexes of open brackets and of templates inside ${
+  let i = 0;
+  let nl = false;
+  const add = (type, value, start, end) => {
+    tokens.push({ type, value, start, end, nl, depth: stack.length });
+    nl = false;
+  };
+  const match = (re) => {
+    re.lastIndex = i;
+    return re.exec(src);
+  };
+  while (i < src.length) {
+    const c = src[i];
+    let m;
+    if (isNewline(c)) {
+      nl = true;
+      i += 1;
+    } else if ((m = match(WHITESPACE))) {
+      i += m[0].length;
+    } else if (src.startsWith('//', i)) {
+      i += match(REST_OF_LINE)[0].length;
+    } else if (src.startsWith('/*', i)) {
+      const close = src.indexOf('*/', i + 2);
+      const end = close < 0 ? src.length : close + 2;
+      if (NEWLINE.test(src.slice(i, end))) nl = true;
+      i = end;
+    } else if (c === '"' || c === "'") {
+      let j = i + 1;
+      while (j < src.length && src[j] !== c && !isNewline(src[j])) j += src[j] === '\\' ? 2 : 1;
+      add('str', src.slice(i, j + 1), i, j + 1);
+      i = j + 1;
+    } else if (c === '`' || (c === '}' && stack.length && tokens[stack[stack.length - 1]].type === 'tmpl')) {
+      if (c === '`') add('tmpl', '`', i, i + 1);
+      const index = c === '`' ? tokens.length - 1 : stack.pop();
+      const { end, open } = scanTemplate(src, i + 1);
+      if (open) stack.push(index);
+      tokens[index].end = end;
+      i = end;
+    } else if (c === '/' && regexAllowed(tokens[tokens.length - 1])) {
+      let j = i + 1;
+      let inClass = false;
+      while (j < src.length && !isNewline(src[j]) && (inClass || src[j] !== '/')) {
+        if (src[j] === '\\') j += 1;
+        else if (src[j] === '[') inClass = true;
+        else if (src[j] === ']') inClass = false;
+        j += 1;
+      }
+      NAME.lastIndex = j + 1;
+      const flags = NAME.exec(src);
+      const end = flags && flags.index === j + 1 ? j + 1 + flags[0].length : j + 1;
+      add('regex', src.slice(i, end), i, end);
+      i = end;
+    } else if ((/\d/.test(c) || (c === '.' && /\d/.test(src[i + 1] || ''))) && (m = match(NUMBER))) {
+      add('num', m[0], i, i + m[0].length);
+      i += m[0].length;
+    } else if ((m = match(NAME))) {
+      add('name', m[0], i, i + m[0].length);
+      i += m[0].length;
+    } else {
+      m = match(PUNCTUATOR);
+      const value = m ? m[0] : c;
+      if (value in OPENERS) {
+        add('punct', value, i, i + 1);
+        stack.push(tokens.length - 1);
+      } else if ((value === '}' || value === ')' || value === ']') && stack.length) {
+        const open = stack.pop();
+        add('punct', value, i, i + 1);
+        tokens[open].match = tokens.length - 1;
+        tokens[tokens.length - 1].match = open;
+      } else {
+        add('punct', value, i, i + value.length);
+      }
+      i += value.length;
+    }
+  }
+  return tokens;
+}
+
+function endsExpression(t) {
+  if (t.type === 'name') return !OPERATOR_KEYWORDS.has(t.value);
+  if (t.type === 'punct') return [')', ']', '}', '++', '--'].includes(t.value);
+  return true;
+}
+
+// Whether the top-level token t, after the top-level token prev, starts a
+// statement: after ";", after a closing "}", or where automatic semicolon
+// insertion applies (a line break between two tokens that cannot be adjacent).
+function startsStatement(t, prev) {
+  if (!prev || (prev.type === 'punct' && prev.value === ';')) return true;
+  const canStart = t.type === 'name' ? !CONTINUING_NAMES.has(t.value)
+    : t.type === 'punct' ? ['{', '++', '--', '!', '~'].includes(t.value)
+      : t.type !== 'tmpl';
+  if (!canStart) return false;
+  if (prev.type === 'punct' && prev.value === '}') return true;
+  return t.nl && endsExpression(prev);
+}
+
+// The top-level structure of a cell: `top` lists the indexes of depth-0
+// tokens, `starts` those that begin a statement.
+function topLevel(tokens) {
+  const top = [];
+  const starts = new Set();
+  let prev = null;
+  tokens.forEach((t, k) => {
+    if (t.depth !== 0) return;
+    if (startsStatement(t, prev)) starts.add(k);
+    top.push(k);
+    prev = t;
+  });
+  return { top, starts };
+}
+
+const isPunct = (t, value) => t !== undefined && t.type === 'punct' && t.value === value;
+const isName = (t, value) => t !== undefined && t.type === 'name' && (value === undefined || t.value === value);
+
+// Position in `top` of the last token of the statement starting at position
+// p, a final ";" excluded.
+function statementEnd(tokens, { top, starts }, p) {
+  let q = p + 1;
+  while (q < top.length && !starts.has(top[q])) q += 1;
+  return isPunct(tokens[top[q - 1]], ';') && q - 1 > p ? q - 2 : q - 1;
+}
+
+function isLetDeclaration(tokens, top, p) {
+  const next = tokens[top[p + 1]];
+  return isPunct(next, '[') || isPunct(next, '{') || (isName(next) && !CONTINUING_NAMES.has(next.value));
+}
+
+// Name of the class declared at position p, or undefined.
+function className(tokens, top, p) {
+  const next = tokens[top[p + 1]];
+  return isName(tokens[top[p]], 'class') && isName(next) && next.value !== 'extends' ? next.value : undefined;
+}
+
+// Index of the closing brace of the class body of the class at position p.
+function classBodyEnd(tokens, top, p) {
+  let q = p + 2;
+  while (q < top.length && !isPunct(tokens[top[q]], '{')) q += 1;
+  if (q === top.length) throw new Error('class without a body');
+  return tokens[top[q]].match;
+}
+
+// Name of the function declared at position p, or undefined.
+function functionName(tokens, top, p) {
+  let q = p;
+  if (isName(tokens[top[q]], 'async') && isName(tokens[top[q + 1]], 'function') && !tokens[top[q + 1]].nl) q += 1;
+  if (!isName(tokens[top[q]], 'function')) return undefined;
+  if (isPunct(tokens[top[q + 1]], '*')) q += 1;
+  return isName(tokens[top[q + 1]]) ? tokens[top[q + 1]].value : undefined;
+}
+
+// Collects the names bound by the identifier or destructuring pattern at
+// tokens[i]; returns the index after it.
+function bindingNames(tokens, i, names) {
+  const pattern = tokens[i];
+  if (isName(pattern)) {
+    names.push(pattern.value);
+    return i + 1;
+  }
+  if (!(isPunct(pattern, '[') || isPunct(pattern, '{')) || pattern.match === undefined) {
+    throw new Error('unsupported binding');
+  }
+  const close = pattern.match;
+  let j = i + 1;
+  while (j < close) {
+    if (isPunct(tokens[j], ',')) {
+      j += 1;
+      continue;
+    }
+    if (isPunct(tokens[j], '...')) {
+      j = bindingNames(tokens, j + 1, names);
+    } else if (pattern.value === '[') {
+      j = bindingNames(tokens, j, names);
+    } else {
+      const key = tokens[j];
+      j = isPunct(key, '[') ? key.match + 1 : j + 1;
+      if (isPunct(tokens[j], ':')) j = bindingNames(tokens, j + 1, names);
+      else if (isName(key)) names.push(key.value); // shorthand {a}
+      else throw new Error('unsupported binding');
+    }
+    if (isPunct(tokens[j], '=')) { // skip the default value
+      do j += 1; while (j < close && !(tokens[j].depth === pattern.depth + 1 && isPunct(tokens[j], ',')));
+    }
+  }
+  return close + 1;
+}
+
+function applyEdits(code, edits) {
+  let out = code;
+  for (const { start, end, text } of edits.sort((a, b) => b.start - a.start)) {
+    out = out.slice(0, start) + text + out.slice(end);
+  }
+  return out;
+}
+
+// Top-level let/const/class -> var, keeping columns where it can.
+function rewriteLexical(code, tokens) {
+  const { top, starts } = topLevel(tokens);
+  const edits = [];
+  top.forEach((k, p) => {
+    const t = tokens[k];
+    if (isName(t, 'const')) {
+      edits.push({ start: t.start, end: t.end, text: 'var  ' });
+    } else if (starts.has(k) && isName(t, 'let') && isLetDeclaration(tokens, top, p)) {
+      edits.push({ start: t.start, end: t.end, text: 'var' });
+    } else if (starts.has(k) && className(tokens, top, p)) {
+      const body = tokens[classBodyEnd(tokens, top, p)];
+      edits.push({ start: t.start, end: t.start, text: `var ${className(tokens, top, p)} = ` },
+        { start: body.end, end: body.end, text: ';' });
+    }
+  });
+  return applyEdits(code, edits);
+}
+
+// The cell as the body of an async function whose result is the cell's value.
+function rewriteForAwait(code, tokens, returnLast) {
+  const structure = topLevel(tokens);
+  const { top, starts } = structure;
+  const edits = [];
+  const hoisted = [];
+  const functions = [];
+  let lastStart = 0;
+  top.forEach((k, p) => {
+    if (!starts.has(k)) return;
+    lastStart = p;
+    const t = tokens[k];
+    if (isName(t, 'var') || isName(t, 'const') || (isName(t, 'let') && isLetDeclaration(tokens, top, p))) {
+      // `const {a, b} = f(), c` -> `void ({a, b} = f(), c)` with a, b, c hoisted
+      const end = statementEnd(tokens, structure, p);
+      bindingNames(tokens, top[p + 1], hoisted);
+      for (let q = p + 1; q < end; q += 1) {
+        if (isPunct(tokens[top[q]], ',')) bindingNames(tokens, top[q + 1], hoisted);
+      }
+      const endOffset = tokens[top[end]].end;
+      edits.push({ start: t.start, end: t.end, text: 'void (' }, { start: endOffset, end: endOffset, text: ')' });
+    } else if (className(tokens, top, p)) {
+      const name = className(tokens, top, p);
+      const body = tokens[classBodyEnd(tokens, top, p)];
+      hoisted.push(name);
+      edits.push({ start: t.start, end: t.start, text: `void (${name} = ` },
+        { start: body.end, end: body.end, text: ')' });
+    } else if (functionName(tokens, top, p)) {
+      functions.push(functionName(tokens, top, p)); // hoisted inside the function, so copied first
+    }
+  });
+  const last = tokens[top[lastStart]];
+  const isExpression = last !== undefined && !(isName(last) && STATEMENT_KEYWORDS.has(last.value)) &&
+    !isPunct(last, '{') && !isPunct(last, ';') && !isPunct(tokens[top[lastStart + 1]], ':') &&
+    functionName(tokens, top, lastStart) === undefined;
+  if (returnLast && isExpression) {
+    const endOffset = tokens[top[statementEnd(tokens, structure, lastStart)]].end;
+    edits.push({ start: last.start, end: last.start, text: 'return (' }, { start: endOffset, end: endOffset, text: ')' });
+  }
+  const declarations = hoisted.length ? `var ${hoisted.join(', ')}; ` : '';
+  const copies = functions.map((name) => `globalThis.${name} = ${name}; `).join('');
+  // Everything added before the code stays on its first line, so line numbers hold.
+  return `${declarations}(async () => { ${copies}${applyEdits(code, edits)}\n})()`;
+}
+
+function compile(source, filename) {
+  return new vm.Script(source, {
+    filename,
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, // await import('x')
+  });
+}
+
+function compileCell(code, filename) {
+  const tokens = tokenize(code);
+  try {
+    const rewritten = rewriteLexical(code, tokens);
+    if (rewritten !== code) return compile(rewritten, filename);
+  } catch {
+    // fall back to the cell as written
+  }
+  try {
+    return compile(code, filename);
+  } catch (error) {
+    if (!(error instanceof SyntaxError) || !tokens.some((t) => isName(t, 'await'))) throw error;
+    const versions = [
+      () => rewriteForAwait(code, tokens, true),
+      () => rewriteForAwait(code, tokens, false),
+      () => `(async () => {${code}\n})()`,
+    ];
+    for (const version of versions) {
+      try {
+        return compile(version(), filename);
+      } catch {
+        // try the next, simpler version
+      }
+    }
+    throw error; // the cell's own syntax error, with its own positions
+  }
+}
+
+// ---- cells --------------------------------------------------------------------
+
+let executionCount = 0;
+let onInterrupt = null; // set while a cell awaits a promise
+
+function interruptedError() {
+  const error = new Error('Script execution was interrupted by `SIGINT`');
+  error.code = INTERRUPTED;
+  return error;
+}
+
+function isThenable(value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') &&
+    typeof value.then === 'function';
+}
+
+// breakOnSigint only covers synchronous code; a SIGINT while the cell awaits
+// ends the wait instead (the awaited work itself cannot be cancelled).
+function awaitInterruptibly(thenable) {
+  return new NativePromise((resolve, reject) => {
+    onInterrupt = () => reject(interruptedError());
+    NativePromise.resolve(thenable).then(resolve, reject);
+  }).finally(() => {
+    onInterrupt = null;
+  });
+}
+
+function resultEvent(value) {
+  let text = util.inspect(value, { showProxy: true, maxStringLength: Infinity });
+  // E2B strips the quotes of a string's representation: 'hi' -> hi.
+  if (text.length >= 2 && `'"\``.includes(text[0]) && text[text.length - 1] === text[0]) text = text.slice(1, -1);
+  return { type: 'result', text, extra: {}, is_main_result: true };
+}
+
+// The stack without the runner's frames: the vm frame and everything below it
+// is the runner calling the cell.
+function cleanStack(stack) {
+  const lines = stack.split('\n');
+  const isFrame = (line) => /^\s+at /.test(line);
+  const vmFrame = lines.findIndex((line) => isFrame(line) && line.includes('node:vm:'));
+  return (vmFrame < 0 ? lines : lines.slice(0, vmFrame))
+    .filter((line) => !(isFrame(line) && line.includes(__filename)))
+    .join('\n');
+}
+
+// name, value and traceback of a thrown value (anything can be thrown).
+function describe(thrown) {
+  const isObject = thrown !== null && (typeof thrown === 'object' || typeof thrown === 'function');
+  try {
+    if (isObject && typeof thrown.stack === 'string') {
+      return {
+        name: typeof thrown.name === 'string' ? thrown.name : 'Error',
+        value: String(thrown.message ?? ''),
+        traceback: cleanStack(thrown.stack),
+      };
+    }
+    const value = util.inspect(thrown);
+    return { name: 'Error', value, traceback: `Uncaught ${value}` };
+  } catch {
+    return { name: 'Error', value: '<the thrown value could not be formatted>', traceback: '' };
+  }
+}
+
+function reportUncaught(thrown, prefix) {
+  const { traceback } = describe(thrown);
+  writeOutput('stderr', `${traceback.startsWith('Uncaught ') ? '' : prefix}${traceback}\n`);
+}
+
+function errorEvent(thrown) {
+  const { name, value, traceback } = describe(thrown);
+  return {
+    type: 'error', name, value: value.slice(0, MAX_ERROR_TEXT), traceback: traceback.slice(-MAX_ERROR_TEXT),
+  };
+}
+
+function applyEnv(env) {
+  const saved = {};
+  for (const [key, value] of Object.entries(env)) {
+    saved[key] = process.env[key];
+    process.env[key] = value;
+  }
+  return saved;
+}
+
+function restoreEnv(saved) {
+  for (const [key, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+}
+
+async function runCell(id, code, env) {
+  executionCount += 1;
+  const savedEnv = applyEnv(env);
+  let failed = false;
+  let thrown;
+  try {
+    const script = compileCell(code, `cell-${executionCount}`);
+    let value = script.runInThisContext({ breakOnSigint: true });
+    if (isThenable(value)) value = await awaitInterruptibly(value);
+    if (value !== undefined) send(resultEvent(value));
+  } catch (e) {
+    failed = true;
+    thrown = e;
+  }
+  restoreEnv(savedEnv);
+  let status = 'ok';
+  if (failed) {
+    status = thrown !== null && typeof thrown === 'object' && thrown.code === INTERRUPTED ? 'interrupted' : 'error';
+    send(errorEvent(thrown));
+  }
+  send({ type: 'end', id, status, execution_count: executionCount });
+}
+
+// ---- requests (fd 3) ------------------------------------------------------------
+
+function protocolError(message, id) {
+  send({ type: 'error', name: 'ProtocolError', value: message, traceback: '' });
+  send({ type: 'end', id, status: 'error', execution_count: executionCount });
+}
+
+function validateExec(request) {
+  if (typeof request.id !== 'string') return 'exec needs a string id';
+  if (typeof request.code !== 'string') return 'exec needs a string code';
+  const { env } = request;
+  if (env === undefined || env === null) return null;
+  if (typeof env !== 'object' || Array.isArray(env)) return 'env must be an object';
+  for (const [key, value] of Object.entries(env)) {
+    if (typeof value !== 'string') return `env value of ${stringify(key)} is not a string`;
+    if (!key || key.includes('=') || key.includes('\0') || value.includes('\0')) {
+      return `invalid environment variable ${stringify(key)}`;
+    }
+  }
+  return null;
+}
+
+function shutdown() {
+  flushOutput();
+  process.exit(0);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+async function handle(item) {
+  if (item.eof) shutdown();
+  if (item.tooLarge) return protocolError('request frame larger than 64 MiB', '');
+  let request;
+  try {
+    request = JSON.parse(utf8.decode(item.payload));
+  } catch (e) {
+    return protocolError(`request is not valid JSON: ${e.message}`, '');
+  }
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+    return protocolError('request is not a JSON object', '');
+  }
+  if (request.op === 'shutdown') shutdown();
+  const id = typeof request.id === 'string' ? request.id : '';
+  if (request.op !== 'exec') return protocolError(`unknown op ${stringify(request.op)}`, id);
+  const problem = validateExec(request);
+  if (problem) return protocolError(problem, id);
+  return runCell(request.id, request.code, request.env || {});
+}
+
+// Requests are handled one at a time, in order; a cell may be asynchronous.
+const queue = [];
+let draining = false;
+
+async function drain() {
+  draining = true;
+  while (queue.length) await handle(queue.shift());
+  draining = false;
+}
+
+function enqueue(item) {
+  queue.push(item);
+  if (!draining) drain();
+}
+
+function readRequests() {
+  const chunks = [];
+  let buffered = 0;
+  let size = -1; // of the frame being read; -1 while reading its header
+  let skipping = 0; // bytes left of an oversized frame
+  const take = (n) => {
+    const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, buffered);
+    chunks.length = 0;
+    if (all.length > n) chunks.push(all.subarray(n));
+    buffered -= n;
+    return all.subarray(0, n);
+  };
+  const socket = new net.Socket({ fd: REQUEST_FD, readable: true, writable: false });
+  socket.on('data', (chunk) => {
+    chunks.push(chunk);
+    buffered += chunk.length;
+    for (;;) {
+      if (skipping) {
+        const n = Math.min(skipping, buffered);
+        take(n);
+        skipping -= n;
+        if (skipping) return;
+        enqueue({ tooLarge: true });
+      }
+      if (size < 0) {
+        if (buffered < 4) return;
+        size = take(4).readUInt32BE(0);
+        if (size > MAX_FRAME) {
+          skipping = size;
+          size = -1;
+          continue;
+        }
+      }
+      if (buffered < size) return;
+      enqueue({ payload: take(size) });
+      size = -1;
+    }
+  });
+  socket.on('end', () => enqueue({ eof: true }));
+  socket.on('error', () => enqueue({ eof: true }));
+}
+
+// ---- start ------------------------------------------------------------------------
+
+function main() {
+  process.on('SIGINT', () => {
+    if (onInterrupt) onInterrupt(); // between cells: ignored
+  });
+  // Errors of work a cell left behind (timers, promises) are reported, not fatal.
+  process.on('uncaughtException', (error) => reportUncaught(error, 'Uncaught '));
+  process.on('unhandledRejection', (reason) => reportUncaught(reason, 'Uncaught (in promise) '));
+  process.on('exit', flushOutput); // user code calling process.exit()
+  // The loader that makes `await import()` work in cells warns once that it is
+  // experimental; that is the runner's business, not the user's.
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function filteredEmitWarning(warning, ...rest) {
+    if (String(warning).includes('USE_MAIN_CONTEXT_DEFAULT_LOADER')) return undefined;
+    return emitWarning.call(this, warning, ...rest);
+  };
+  try {
+    process.chdir(HOME);
+  } catch {
+    // not in a sandbox: stay where we were started
+  }
+  globalThis.require = createRequire(path.join(process.cwd(), '[cell]'));
+  readRequests();
+  send({ type: 'ready', language: 'javascript', version: process.versions.node, pid: process.pid });
+}
+
+main();
