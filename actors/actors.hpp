@@ -33,7 +33,9 @@ using sandbox_actor = caf::typed_actor<
     /// From the sandbox's I/O thread: an output stream passed its cap.
     caf::reacts_to<atom::limit, std::string>,
     /// From the sandbox's I/O thread: the sandbox's init exited.
-    caf::reacts_to<atom::exited, sandbox_exit>>;
+    caf::reacts_to<atom::exited, sandbox_exit>,
+    /// Periodic check of the running cell's CPU time.
+    caf::reacts_to<atom::tick>>;
 
 /// The EXECUTION actor: one run of client code, from request to final result.
 using execution_actor = event_sink_actor::extend<

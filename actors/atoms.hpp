@@ -24,6 +24,7 @@ CODEEXEC_ATOM(received, "received")
 CODEEXEC_ATOM(run, "run")
 CODEEXEC_ATOM(runner, "runner")
 CODEEXEC_ATOM(shutdown, "shutdown")
+CODEEXEC_ATOM(tick, "tick")
 CODEEXEC_ATOM(timeout, "timeout")
 CODEEXEC_ATOM(track, "track")
 

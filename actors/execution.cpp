@@ -51,6 +51,9 @@ void apply_outcome(execution_result& result, const cell_outcome& outcome,
       set_error(result, verdict::output_limit, "OutputLimitExceeded",
                 "The output exceeded the limit; the execution was stopped");
       break;
+    case cell_end::cpu_limit:
+      set_error(result, verdict::timeout, "TimeoutError", outcome.detail);
+      break;
     case cell_end::killed:
       set_error(result, verdict::killed, "ExecutionKilled", outcome.detail);
       break;
@@ -129,7 +132,7 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
                                    {"language", to_string(st.request.lang)},
                                    {"clientId", st.request.client_id}});
 
-  st.sandbox = make_sandbox(self->system(), st.request.lang);
+  st.sandbox = make_sandbox(self->system(), st.request.lang, st.request.limits);
   self->monitor(st.sandbox);
   self->set_down_handler([self](caf::down_msg& msg) {
     if (msg.source != self->state.sandbox.address()) return;
@@ -148,7 +151,12 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
     st.publish(status_message(st.id, "running", "Execution started"));
   }
   self->delayed_send(self, st.request.timeout, atom::timeout_v);
-  self->request(st.sandbox, caf::infinite, atom::run_v, run_cell{st.request.code, st.request.env},
+  // CPU time defaults to the wall-clock timeout: a cell can never use more than it ran.
+  const auto cpu_limit_ms = st.request.limits.cpu_ms != 0
+                                ? st.request.limits.cpu_ms
+                                : static_cast<std::uint64_t>(st.request.timeout.count());
+  self->request(st.sandbox, caf::infinite, atom::run_v,
+                run_cell{st.request.code, st.request.env, cpu_limit_ms},
                 caf::actor_cast<event_sink_actor>(self))
       .then([self](cell_outcome& outcome) { finish(self, outcome); },
             [self](caf::error& err) {

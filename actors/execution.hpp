@@ -14,8 +14,9 @@
 
 namespace codeexec {
 
-/// Starts a sandbox for a language, owned by the caller.
-using sandbox_factory = std::function<sandbox_actor(caf::actor_system&, language)>;
+/// Starts a sandbox for a language with the given limits, owned by the caller.
+using sandbox_factory =
+    std::function<sandbox_actor(caf::actor_system&, language, const resource_limits&)>;
 
 /// Where an execution's result goes.
 struct execution_target {

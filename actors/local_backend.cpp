@@ -44,12 +44,14 @@ local_backend::local_backend(const config& cfg) : cfg_(cfg), runner_dir_(find_ru
   log::info("local sandbox backend ready", {{"runnerDir", runner_dir_}});
 }
 
-sandbox::launch_spec local_backend::runner_spec(language lang) const {
+sandbox::launch_spec local_backend::runner_spec(language lang,
+                                                const resource_limits& limits) const {
   sandbox::launch_spec spec;
-  spec.lim.memory_bytes = cfg_.sandbox_memory_bytes;
-  spec.lim.pids = cfg_.sandbox_pids;
-  spec.lim.workspace_bytes = cfg_.sandbox_workspace_bytes;
-  spec.lim.file_size_bytes = cfg_.sandbox_workspace_bytes;
+  spec.lim.memory_bytes = limits.memory_bytes;
+  spec.lim.pids = limits.pids;
+  spec.lim.workspace_bytes = limits.workspace_bytes;
+  spec.lim.file_size_bytes = limits.file_size_bytes;
+  spec.lim.open_files = limits.open_files;
   spec.env = {
       {"PATH", "/usr/local/bin:/usr/bin:/bin"},
       {"HOME", "/home/user"},
@@ -66,7 +68,7 @@ sandbox::launch_spec local_backend::runner_spec(language lang) const {
       break;
     case language::javascript: {
       // V8 must fail with its own heap error before the memory cgroup kills it.
-      const auto heap_mib = std::max<std::uint64_t>(64, (cfg_.sandbox_memory_bytes >> 20) * 3 / 4);
+      const auto heap_mib = std::max<std::uint64_t>(64, (limits.memory_bytes >> 20) * 3 / 4);
       spec.argv = {"/usr/bin/node", "--max-old-space-size=" + std::to_string(heap_mib),
                    "/opt/runner/node_runner.js"};
       break;
@@ -79,8 +81,10 @@ sandbox::launch_spec local_backend::runner_spec(language lang) const {
 }
 
 sandbox_factory local_backend::factory() {
-  return [this](caf::actor_system& sys, language lang) -> sandbox_actor {
-    return sys.spawn(local_sandbox, launcher_.get(), runner_spec(lang), cfg_.max_output_bytes);
+  return [this](caf::actor_system& sys, language lang,
+                const resource_limits& limits) -> sandbox_actor {
+    return sys.spawn(local_sandbox, launcher_.get(), runner_spec(lang, limits),
+                     limits.output_bytes);
   };
 }
 

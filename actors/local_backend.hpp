@@ -21,8 +21,8 @@ class local_backend {
   /// Spawns a SANDBOX actor running the runner of a language.
   sandbox_factory factory();
 
-  /// The runner command and environment for a language.
-  sandbox::launch_spec runner_spec(language lang) const;
+  /// The runner command, environment and limits for a language.
+  sandbox::launch_spec runner_spec(language lang, const resource_limits& limits) const;
 
   /// For /health: what is enforced here and how many sandboxes live.
   nlohmann::json describe() const;

@@ -11,6 +11,9 @@
 namespace codeexec {
 namespace {
 
+/// How often a running cell's CPU time is checked against its limit.
+constexpr auto cpu_check_interval = std::chrono::milliseconds(50);
+
 std::string describe_signal(int sig) {
   const char* name = sigabbrev_np(sig);
   return "signal " + std::to_string(sig) + (name ? std::string{" (SIG"} + name + ")" : "");
@@ -18,14 +21,22 @@ std::string describe_signal(int sig) {
 
 }  // namespace
 
-void local_sandbox_state::send_current_if_ready() {
-  if (!ready || !current || current->sent || !channel) return;
+bool local_sandbox_state::send_current_if_ready() {
+  if (!ready || !current || current->sent || !channel) return false;
   current->sent = true;
+  current->cpu_start_ns = process->read_usage().cpu_ns;
   nlohmann::json request = {{"op", "exec"}, {"id", current->id}, {"code", current->request.code}};
   if (!current->request.env.empty()) request["env"] = current->request.env;
   channel->reset_output_counters();
   stdout_capped = stderr_capped = false;
   channel->send(request);
+  return true;
+}
+
+std::uint64_t local_sandbox_state::current_cpu_ms() const {
+  if (!current || !process) return 0;
+  const auto now = process->read_usage().cpu_ns;
+  return now > current->cpu_start_ns ? (now - current->cpu_start_ns) / 1'000'000 : 0;
 }
 
 void local_sandbox_state::finish_current(cell_outcome outcome) {
@@ -33,7 +44,7 @@ void local_sandbox_state::finish_current(cell_outcome outcome) {
   if (process) {
     const auto u = process->read_usage();
     outcome.peak_memory_bytes = u.peak_memory_bytes;
-    outcome.cpu_ms = u.cpu_ns / 1'000'000;
+    outcome.cpu_ms = current_cpu_ms();
     outcome.oom_killed = outcome.oom_killed || u.oom_kills > 0;
   }
   outcome.stdout_truncated = stdout_capped;
@@ -68,8 +79,12 @@ sandbox_actor::behavior_type local_sandbox(
     };
     callbacks.on_exit = [handle](sandbox::exit_status status, std::string setup_error) {
       sandbox_exit exit;
+      // A pid-namespace init cannot re-raise its runner's fatal signal, so it exits
+      // with 128 + signal, as shells do; read it back the same way.
       if (status.signal != 0)
         exit.signal = status.signal;
+      else if (status.exit_code > 128 && status.exit_code < 128 + NSIG)
+        exit.signal = status.exit_code - 128;
       else if (status.exit_code >= 0)
         exit.exit_code = status.exit_code;
       exit.setup_error = std::move(setup_error);
@@ -96,7 +111,7 @@ sandbox_actor::behavior_type local_sandbox(
         auto promise = self->make_response_promise<cell_outcome>();
         st.current = local_sandbox_state::cell{"cell-" + std::to_string(++st.cells_run),
                                                std::move(request), std::move(sink), promise};
-        st.send_current_if_ready();
+        if (st.send_current_if_ready()) self->delayed_send(self, cpu_check_interval, atom::tick_v);
         return promise;
       },
       [self](atom::kill) {
@@ -109,7 +124,8 @@ sandbox_actor::behavior_type local_sandbox(
         const auto type = event.value("type", std::string{});
         if (type == "ready") {
           st.ready = true;
-          st.send_current_if_ready();
+          if (st.send_current_if_ready())
+            self->delayed_send(self, cpu_check_interval, atom::tick_v);
         } else if (type == "end") {
           if (!st.current) return;
           cell_outcome out;
@@ -143,6 +159,10 @@ sandbox_actor::behavior_type local_sandbox(
         if (st.stdout_capped || st.stderr_capped) {
           out.how = cell_end::output_limit;
           out.detail = "output exceeded the limit";
+        } else if (st.cpu_exceeded && st.current) {
+          out.how = cell_end::cpu_limit;
+          out.detail = "The execution used more than its CPU time limit of " +
+                       std::to_string(st.current->request.cpu_limit_ms) + " ms";
         } else if (st.kill_requested) {
           out.how = cell_end::killed;
           out.detail = "the sandbox was killed";
@@ -161,6 +181,18 @@ sandbox_actor::behavior_type local_sandbox(
         st.finish_current(std::move(out));
         // The sandbox is gone; so is this actor.
         self->quit();
+      },
+      [self](atom::tick) {
+        auto& st = self->state;
+        if (!st.current || !st.current->sent || st.cpu_exceeded) return;
+        const auto limit = st.current->request.cpu_limit_ms;
+        if (limit != 0 && st.current_cpu_ms() > limit) {
+          st.cpu_exceeded = true;
+          log::info("CPU time limit reached: killing the sandbox", {{"limitMs", limit}});
+          st.process->kill();
+          return;
+        }
+        self->delayed_send(self, cpu_check_interval, atom::tick_v);
       },
   };
 }

@@ -23,6 +23,8 @@ struct local_sandbox_state {
     event_sink_actor sink;
     caf::typed_response_promise<cell_outcome> promise;
     bool sent = false;
+    /// The sandbox's CPU time when the cell started.
+    std::uint64_t cpu_start_ns = 0;
   };
 
   // Order matters: the channel (and its thread) must go before the process it reads.
@@ -33,11 +35,14 @@ struct local_sandbox_state {
   bool kill_requested = false;
   bool stdout_capped = false;
   bool stderr_capped = false;
+  bool cpu_exceeded = false;
   std::uint64_t cells_run = 0;
   std::optional<cell> current;
 
-  /// Sends the current cell to the kernel once it is ready.
-  void send_current_if_ready();
+  /// Sends the current cell to the kernel once it is ready; true if it was sent now.
+  bool send_current_if_ready();
+  /// CPU time the current cell has used so far.
+  std::uint64_t current_cpu_ms() const;
   /// Answers the current cell with `outcome` (usage filled in).
   void finish_current(cell_outcome outcome);
 

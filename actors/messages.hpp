@@ -20,6 +20,8 @@ class client_connection;
 struct run_cell {
   std::string code;
   std::map<std::string, std::string> env;
+  /// CPU time the cell may use (the whole tree's); 0 for no limit.
+  std::uint64_t cpu_limit_ms = 0;
 };
 
 /// How a cell ended, as far as the sandbox knows.
@@ -30,6 +32,7 @@ enum class cell_end {
   died,          ///< the kernel or sandbox exited on its own
   start_failed,  ///< the sandbox could not start
   output_limit,  ///< an output stream passed its cap; the sandbox was killed
+  cpu_limit,     ///< the cell used up its CPU time; the sandbox was killed
   broken,        ///< the kernel broke the protocol
 };
 

@@ -95,14 +95,25 @@ config make_config(const std::function<std::optional<std::string>(const std::str
   if (auto v = get("RUNNER_DIR")) cfg.runner_dir = *v;
   integer("SANDBOX_UID_BASE", cfg.sandbox_uid_base, 1000, 4000000000u);
   integer("MAX_SANDBOXES", cfg.max_sandboxes, 1, 65536);
-  std::uint64_t mb = cfg.sandbox_memory_bytes >> 20;
-  integer("SANDBOX_MEMORY_MB", mb, 16, 1 << 20);
-  cfg.sandbox_memory_bytes = mb << 20;
-  integer("SANDBOX_PIDS", cfg.sandbox_pids, 8, 1 << 20);
-  mb = cfg.sandbox_workspace_bytes >> 20;
-  integer("SANDBOX_WORKSPACE_MB", mb, 1, 1 << 20);
-  cfg.sandbox_workspace_bytes = mb << 20;
-  integer("MAX_OUTPUT_BYTES", cfg.max_output_bytes, 1024, u64_max);
+  // Each limit has a default (LIMIT_X) and a maximum a request may ask for (LIMIT_X_MAX).
+  auto limit = [&](const std::string& name, std::uint64_t resource_limits::*field,
+                   std::uint64_t unit, std::uint64_t min, std::uint64_t max) {
+    std::uint64_t value = cfg.default_limits.*field / unit;
+    integer(name.c_str(), value, min, max);
+    std::uint64_t top = std::max(value, cfg.max_limits.*field / unit);
+    integer((name + "_MAX").c_str(), top, min, max);
+    if (top < value) throw config_error(name + "_MAX must not be below " + name);
+    cfg.default_limits.*field = value * unit;
+    cfg.max_limits.*field = top * unit;
+  };
+  constexpr std::uint64_t mib = 1 << 20;
+  limit("LIMIT_MEMORY_MB", &resource_limits::memory_bytes, mib, 16, 1 << 20);
+  limit("LIMIT_PIDS", &resource_limits::pids, 1, 8, 1 << 20);
+  limit("LIMIT_WORKSPACE_MB", &resource_limits::workspace_bytes, mib, 1, 1 << 20);
+  limit("LIMIT_FILE_SIZE_MB", &resource_limits::file_size_bytes, mib, 1, 1 << 20);
+  limit("LIMIT_OPEN_FILES", &resource_limits::open_files, 1, 32, 1 << 20);
+  limit("LIMIT_OUTPUT_BYTES", &resource_limits::output_bytes, 1, 1024, u64_max);
+  limit("LIMIT_CPU_MS", &resource_limits::cpu_ms, 1, 0, 24ull * 3600 * 1000);
 
   if (cfg.backend == backend_kind::e2b && cfg.e2b_api_key.empty())
     throw config_error("SANDBOX_BACKEND=e2b needs E2B_API_KEY");

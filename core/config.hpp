@@ -2,6 +2,8 @@
 // Every variable is documented in .env.example.
 #pragma once
 
+#include "core/limits.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -37,10 +39,18 @@ struct config {
   std::string runner_dir;  ///< empty: found next to the binary or in the source tree
   std::uint32_t sandbox_uid_base = 200000;
   std::uint32_t max_sandboxes = 1024;
-  std::uint64_t sandbox_memory_bytes = 512ull << 20;
-  std::uint64_t sandbox_pids = 128;
-  std::uint64_t sandbox_workspace_bytes = 64ull << 20;
-  std::uint64_t max_output_bytes = 16ull << 20;  ///< per stream and execution
+  /// What an execution gets when its request names no limit.
+  resource_limits default_limits;
+  /// The most a request may ask for.
+  resource_limits max_limits = {
+      .memory_bytes = 4096ull << 20,
+      .pids = 1024,
+      .workspace_bytes = 1024ull << 20,
+      .file_size_bytes = 1024ull << 20,
+      .open_files = 4096,
+      .output_bytes = 64ull << 20,
+      .cpu_ms = 3'600'000,
+  };
 };
 
 /// Reads `KEY=VALUE` lines (comments with #, optional quotes). Missing file → empty.

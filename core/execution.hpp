@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/language.hpp"
+#include "core/limits.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,8 @@ struct execution_request {
   std::string client_id;
   /// Variables set for this execution only.
   std::map<std::string, std::string> env;
+  /// Resolved limits: the config's defaults, overridden by the request.
+  resource_limits limits;
 };
 
 /// A code error, E2B's ExecutionError.

@@ -11,6 +11,45 @@ std::string type_name(const json& j) {
   return j.type_name();
 }
 
+/// The request's names for the limits, with their unit.
+struct limit_field {
+  const char* name;
+  std::uint64_t resource_limits::*field;
+  std::uint64_t unit;
+  std::uint64_t min;  ///< below it no interpreter starts
+};
+constexpr limit_field limit_fields[] = {
+    {"memoryMb", &resource_limits::memory_bytes, 1 << 20, 16},
+    {"pids", &resource_limits::pids, 1, 8},
+    {"workspaceMb", &resource_limits::workspace_bytes, 1 << 20, 1},
+    {"fileSizeMb", &resource_limits::file_size_bytes, 1 << 20, 1},
+    {"openFiles", &resource_limits::open_files, 1, 32},
+    {"outputBytes", &resource_limits::output_bytes, 1, 1},
+    {"cpuMs", &resource_limits::cpu_ms, 1, 1},
+};
+
+/// Reads the optional "limits" object into `out` (which holds the defaults).
+std::optional<api_error> parse_limits(const json& limits, const config& cfg, resource_limits& out) {
+  if (!limits.is_object())
+    return api_error::bad_request("`limits` must be an object of positive integers");
+  for (const auto& [key, value] : limits.items()) {
+    const limit_field* known = nullptr;
+    for (const auto& f : limit_fields)
+      if (key == f.name) known = &f;
+    if (!known)
+      return api_error::bad_request("Unknown limit `" + key +
+                                    "`; known: memoryMb, pids, workspaceMb, fileSizeMb, "
+                                    "openFiles, outputBytes, cpuMs");
+    const std::uint64_t max = cfg.max_limits.*(known->field) / known->unit;
+    if (!value.is_number_unsigned() || value.get<std::uint64_t>() < known->min ||
+        value.get<std::uint64_t>() > max)
+      return api_error::bad_request("`limits." + key + "` must be an integer from " +
+                                    std::to_string(known->min) + " to " + std::to_string(max));
+    out.*(known->field) = value.get<std::uint64_t>() * known->unit;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<api_error> validate_client_id(std::string_view client_id) {
@@ -35,6 +74,7 @@ std::variant<execution_request, api_error> parse_execute_request(std::string_vie
 
   execution_request req;
   req.timeout = cfg.default_timeout;
+  req.limits = cfg.default_limits;
 
   const auto code = doc.find("code");
   if (code == doc.end() || code->is_null()) return api_error::bad_request("`code` is required");
@@ -84,6 +124,9 @@ std::variant<execution_request, api_error> parse_execute_request(std::string_vie
       req.env[key] = value.get<std::string>();
     }
   }
+
+  if (const auto limits = doc.find("limits"); limits != doc.end() && !limits->is_null())
+    if (auto err = parse_limits(*limits, cfg, req.limits)) return *err;
 
   if (endpoint == execute_endpoint::execute_stream) {
     const auto client = doc.find("clientId");

@@ -8,9 +8,9 @@ which belongs to the user's code) and shares the runner's fds 0, 1 and 2, so
 its output goes straight to the host's pipes: this runner sends no
 stdout/stderr events. Each cell is written to a file and `source`d, so cd,
 variables and functions persist; the shell then writes the cell's exit status
-to a dedicated pipe. SIGINT aborts the cell (`trap 'return 130' INT`), not the
-shell. If a cell ends the shell (`exit`, `set -e`, `exec`), a fresh one is
-started and the cell is reported as an error: the state is lost.
+to a dedicated pipe. SIGINT aborts the cell, not the shell (see SHELL_SETUP).
+If a cell ends the shell (`exit`, `set -e`, `exec`), a fresh one is started
+and the cell is reported as an error: the state is lost.
 """
 
 import json
@@ -33,10 +33,14 @@ BASH = ["/bin/bash", "--noprofile", "--norc"]
 # small fd numbers (exec 3>file) do not clobber it.
 STATUS_FD = 63
 SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-# Installed for each cell, ignored between cells. `return` leaves the
-# sourced cell (or the innermost function running in it).
-CELL_TRAP = "trap 'return 130 2>/dev/null' INT"
-IDLE_TRAP = "trap '' INT"
+# SIGINT is trapped during a cell and ignored between cells. The INT trap's
+# `return` leaves only the innermost function (or the sourced cell); the ERR
+# trap, inherited by functions thanks to errtrace (set -E), makes each caller
+# return in turn, so the whole cell unwinds. (A user's own ERR trap replaces
+# ours and then only the innermost function is left.)
+SHELL_SETUP = "set -E; trap '[[ -v __runner_intr ]] && return 130 2>/dev/null' ERR; trap '' INT"
+CELL_TRAP = "trap '__runner_intr=1; return 130 2>/dev/null' INT"
+AFTER_CELL = "trap '' INT; unset __runner_intr"
 
 
 class ShellExited(Exception):
@@ -63,7 +67,7 @@ class Shell:
             os.close(STATUS_FD)
         self._exited = os.pidfd_open(self.proc.pid)
         self._buffer = b""
-        self.version = self.run(f'{IDLE_TRAP}; printf "%s\\n" "$BASH_VERSION" >&{STATUS_FD}')
+        self.version = self.run(f'{SHELL_SETUP}; printf "%s\\n" "$BASH_VERSION" >&{STATUS_FD}')
         os.unlink(fifo)  # bash has opened it by now
 
     def run(self, command):
@@ -146,7 +150,7 @@ class Kernel:
         # Assignments before `source` are set for the cell only, as requested.
         assignments = "".join(f"{key}={shlex.quote(value)} " for key, value in env.items())
         command = (f"{CELL_TRAP}; {assignments}source {shlex.quote(path)}; "
-                   f"printf '%d\\n' $? >&{STATUS_FD}; {IDLE_TRAP}")
+                   f"printf '%d\\n' $? >&{STATUS_FD}; {AFTER_CELL}")
         error = None
         self.interrupted = False
         self.running = True
@@ -236,11 +240,13 @@ def read_requests(fd):
 
 
 def main():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the kernel can relay it
     for fd in (REQUEST_FD, EVENT_FD):
         os.set_inheritable(fd, False)
+        os.set_blocking(fd, True)
     if os.path.isdir(HOME):
         os.chdir(HOME)
+    # Not SIG_IGN before this: bash would inherit it, and a signal ignored
+    # when bash starts cannot be trapped.
     kernel = Kernel()
     signal.signal(signal.SIGINT, kernel.on_sigint)
     send({"type": "ready", "language": "bash", "version": kernel.shell.version, "pid": os.getpid()})

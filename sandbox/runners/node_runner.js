@@ -12,6 +12,7 @@
 // crossing between user code and Node's modules fail `instanceof` checks (an
 // fs error is not `instanceof Error`), which breaks ordinary code and libraries.
 
+const { EventEmitter } = require('events');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
@@ -19,7 +20,6 @@ const timers = require('timers');
 const util = require('util');
 const vm = require('vm');
 const { createRequire } = require('module');
-const { Writable } = require('stream');
 const { StringDecoder } = require('string_decoder');
 
 const REQUEST_FD = 3;
@@ -38,6 +38,7 @@ const NativePromise = Promise;
 // ---- events (fd 4) ----------------------------------------------------------
 
 let channelBroken = false;
+const pause = new Int32Array(new SharedArrayBuffer(4)); // for a 1 ms blocking wait
 
 // Lone surrogates would be sent as \udXXX escapes that strict JSON parsers reject.
 function wellFormed(key, value) {
@@ -61,7 +62,10 @@ function writeFrame(event) {
     try {
       offset += fs.writeSync(EVENT_FD, frame, offset);
     } catch (e) {
-      if (e.code === 'EAGAIN') continue; // fd 4 should be blocking; cope if it is not
+      if (e.code === 'EAGAIN') { // fd 4 should be blocking; cope if it is not
+        Atomics.wait(pause, 0, 0, 1);
+        continue;
+      }
       channelBroken = true; // the host closed the event channel: nobody is listening
       process.exit(1);
     }
@@ -115,23 +119,45 @@ function send(event) {
 // first use) become streams of events. Replacing the getters before anything
 // touches them also keeps Node from making the fd 1/2 pipes non-blocking,
 // which child processes sharing those pipes would notice.
-function outputStream(name, fd) {
-  const decoder = new StringDecoder('utf8');
-  const stream = new Writable({
-    decodeStrings: false,
-    write(chunk, encoding, callback) {
-      const text = typeof chunk !== 'string' ? decoder.write(chunk)
-        : encoding === 'utf8' || encoding === 'utf-8' ? chunk : decoder.write(Buffer.from(chunk, encoding));
-      writeOutput(name, text);
-      callback();
-    },
-  });
-  stream.fd = fd; // code writing to the descriptor itself reaches the raw pipe
-  return stream;
+//
+// Not a stream.Writable: an interrupt (breakOnSigint) can stop JavaScript
+// anywhere, and stopped inside Writable's bookkeeping it leaves the stream
+// "writing" forever, buffering all later output. This has no such state.
+class OutputStream extends EventEmitter {
+  constructor(name, fd) {
+    super();
+    this.name = name;
+    this.fd = fd; // code writing to the descriptor itself reaches the raw pipe
+    this.writable = true;
+    this.decoder = new StringDecoder('utf8');
+  }
+
+  write(chunk, encoding, callback) {
+    if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
+    let text;
+    if (typeof chunk === 'string') {
+      text = !encoding || /^utf-?8$/i.test(encoding) ? chunk : this.decoder.write(Buffer.from(chunk, encoding));
+    } else if (ArrayBuffer.isView(chunk)) {
+      text = this.decoder.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    } else {
+      throw new TypeError(`The "chunk" argument must be of type string or an instance of Buffer or Uint8Array`);
+    }
+    writeOutput(this.name, text);
+    if (typeof callback === 'function') process.nextTick(callback);
+    return true;
+  }
+
+  end(chunk, encoding, callback) { // writes, but does not close: neither does process.stdout
+    if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk];
+    else if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding];
+    if (chunk !== undefined && chunk !== null) this.write(chunk, encoding);
+    if (typeof callback === 'function') process.nextTick(callback);
+    return this;
+  }
 }
 
 for (const [name, fd] of [['stdout', 1], ['stderr', 2]]) {
-  const stream = outputStream(name, fd);
+  const stream = new OutputStream(name, fd);
   Object.defineProperty(process, name, { configurable: true, enumerable: true, get: () => stream });
 }
 
@@ -155,7 +181,8 @@ const NUMBER = /(?:0[xXoObB][\da-fA-F_]+|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE]
 const PUNCTUATOR = /(?:>>>=|\.\.\.|===|!==|\*\*=|<<=|>>=|>>>|&&=|\|\|=|\?\?=|=>|==|!=|<=|>=|&&|\|\||\?\?|\?\.(?!\d)|\+\+|--|[-+*/%&|^]=|\*\*|<<|>>|[{}()[\];,<>+\-*/%&|^!~?:=.@])/y;
 const NEWLINE = /[\n\r\u2028\u2029]/;
 const REST_OF_LINE = /[^\n\r\u2028\u2029]*/y;
-const OPENERS = { '{': '}', '(': ')', '[': ']' };
+const REGEX_FLAGS = /[a-z]*/y;
+const OPENERS = new Set(['{', '(', '[']);
 // Keywords after which an expression (so a regex literal) may follow, and
 // which therefore do not end an expression.
 const OPERATOR_KEYWORDS = new Set(['return', 'typeof', 'instanceof', 'in', 'of', 'new', 'delete', 'void',
@@ -243,9 +270,8 @@ function tokenize(src) {
         else if (src[j] === ']') inClass = false;
         j += 1;
       }
-      NAME.lastIndex = j + 1;
-      const flags = NAME.exec(src);
-      const end = flags && flags.index === j + 1 ? j + 1 + flags[0].length : j + 1;
+      REGEX_FLAGS.lastIndex = j + 1;
+      const end = j + 1 + REGEX_FLAGS.exec(src)[0].length;
       add('regex', src.slice(i, end), i, end);
       i = end;
     } else if ((/\d/.test(c) || (c === '.' && /\d/.test(src[i + 1] || ''))) && (m = match(NUMBER))) {
@@ -257,7 +283,7 @@ function tokenize(src) {
     } else {
       m = match(PUNCTUATOR);
       const value = m ? m[0] : c;
-      if (value in OPENERS) {
+      if (OPENERS.has(value)) {
         add('punct', value, i, i + 1);
         stack.push(tokens.length - 1);
       } else if ((value === '}' || value === ')' || value === ']') && stack.length) {

@@ -154,6 +154,9 @@ class Channel:
             self._flush_locked()
 
     def _flusher(self):
+        # SIGINT must reach the main thread: only there does it interrupt a
+        # blocking call such as time.sleep().
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         with self._cond:
             while True:
                 if not self._parts:
@@ -318,7 +321,7 @@ class Kernel:
             except BaseException as e:  # SystemExit and KeyboardInterrupt too: the kernel survives
                 error = e
             self.show_figures()  # after errors too, like matplotlib-inline
-        except BaseException as e:  # a second interrupt while showing figures
+        except BaseException as e:  # a figure failed to render, or a second interrupt
             if error is None:
                 error = e
         finally:
@@ -377,7 +380,7 @@ class Kernel:
     def display(self, value, main=False):
         self.channel.send(result_event(mime_bundle(value), main))
 
-    def show_figures(self, *args, **kwargs):
+    def show_figures(self):
         """Sends every open matplotlib figure as a PNG result, then closes them."""
         plt = sys.modules.get("matplotlib.pyplot")
         if plt is None:
@@ -582,6 +585,7 @@ def main():
     signal.signal(signal.SIGINT, guard.handler)
     for fd in (REQUEST_FD, EVENT_FD):
         os.set_inheritable(fd, False)  # child processes must not see the channels
+        os.set_blocking(fd, True)
     os.environ.setdefault("MPLBACKEND", "Agg")
     if os.path.isdir(HOME):
         os.chdir(HOME)

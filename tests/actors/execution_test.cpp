@@ -34,6 +34,7 @@ sandbox_actor::behavior_type scripted_sandbox(sandbox_actor::pointer self) {
       [](atom::runner, nlohmann::json&) {},
       [](atom::limit, std::string&) {},
       [](atom::exited, sandbox_exit&) {},
+      [](atom::tick) {},
   };
 }
 
@@ -58,6 +59,7 @@ sandbox_actor::behavior_type hanging_sandbox(sandbox_actor::stateful_pointer<han
       [](atom::runner, nlohmann::json&) {},
       [](atom::limit, std::string&) {},
       [](atom::exited, sandbox_exit&) {},
+      [](atom::tick) {},
   };
 }
 
@@ -83,7 +85,9 @@ TEST_CASE_FIXTURE(execution_fixture, "an execution collects events in order") {
   execution_request req;
   req.code = "1+1";
   sys.spawn(execution, std::string{"e1"}, req, target(),
-            [](caf::actor_system& s, language) { return s.spawn(scripted_sandbox); });
+            [](caf::actor_system& s, language, const resource_limits&) {
+              return s.spawn(scripted_sandbox);
+            });
   const auto report = wait();
   CHECK(report.execution_id == "e1");
   CHECK(report.result.stdout_chunks == std::vector<std::string>{"out:1+1"});
@@ -99,7 +103,9 @@ TEST_CASE_FIXTURE(execution_fixture, "a timeout kills the sandbox and keeps the 
   req.code = "sleep";
   req.timeout = 50ms;
   sys.spawn(execution, std::string{"e2"}, req, target(),
-            [](caf::actor_system& s, language) { return s.spawn(hanging_sandbox); });
+            [](caf::actor_system& s, language, const resource_limits&) {
+              return s.spawn(hanging_sandbox);
+            });
   const auto report = wait();
   CHECK(report.result.status == verdict::timeout);
   REQUIRE(report.result.error);
@@ -111,7 +117,9 @@ TEST_CASE_FIXTURE(execution_fixture, "a cancel ends the execution as killed") {
   execution_request req;
   req.code = "sleep";
   auto handle = sys.spawn(execution, std::string{"e3"}, req, target(),
-                          [](caf::actor_system& s, language) { return s.spawn(hanging_sandbox); });
+                          [](caf::actor_system& s, language, const resource_limits&) {
+                            return s.spawn(hanging_sandbox);
+                          });
   self->send(handle, atom::cancel_v, std::string{"client left"});
   const auto report = wait();
   CHECK(report.result.status == verdict::killed);

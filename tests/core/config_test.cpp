@@ -33,12 +33,13 @@ TEST_CASE("variables override the defaults") {
   const auto cfg = from({{"PORT", "8080"},
                          {"HOST", "127.0.0.1"},
                          {"MAX_TIMEOUT_MS", "60000"},
-                         {"SANDBOX_MEMORY_MB", "256"},
+                         {"LIMIT_MEMORY_MB", "256"},
                          {"LOG_LEVEL", "debug"}});
   CHECK(cfg.port == 8080);
   CHECK(cfg.host == "127.0.0.1");
   CHECK(cfg.max_timeout == std::chrono::milliseconds{60000});
-  CHECK(cfg.sandbox_memory_bytes == 256ull << 20);
+  CHECK(cfg.default_limits.memory_bytes == 256ull << 20);
+  CHECK(cfg.max_limits.memory_bytes == 4096ull << 20);
   CHECK(cfg.log_level == "debug");
 }
 

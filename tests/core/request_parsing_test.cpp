@@ -110,3 +110,30 @@ TEST_CASE("envVars must map names to strings") {
   CHECK(error_of(R"json({"code":"x","envVars":["A"]})json").code == "invalid_request");
   CHECK(error_of(R"json({"code":"x","envVars":{"A=B":"1"}})json").code == "invalid_request");
 }
+
+TEST_CASE("limits default to the config and may be lowered or raised to the maximum") {
+  const auto cfg = test_config();
+  const auto defaults = request_of(R"json({"code":"x"})json");
+  CHECK(defaults.limits.memory_bytes == cfg.default_limits.memory_bytes);
+  const auto req = request_of(
+      R"json({"code":"x","limits":{"memoryMb":64,"pids":16,"cpuMs":250,"outputBytes":1000}})json");
+  CHECK(req.limits.memory_bytes == 64ull << 20);
+  CHECK(req.limits.pids == 16);
+  CHECK(req.limits.cpu_ms == 250);
+  CHECK(req.limits.output_bytes == 1000);
+  CHECK(req.limits.workspace_bytes == cfg.default_limits.workspace_bytes);
+  CHECK(request_of(R"json({"code":"x","limits":{"memoryMb":4096}})json").limits.memory_bytes ==
+        4096ull << 20);
+}
+
+TEST_CASE("limits out of range or unknown are refused") {
+  CHECK(error_of(R"json({"code":"x","limits":{"memoryMb":4097}})json").message.find("16 to 4096") !=
+        std::string::npos);
+  CHECK(error_of(R"json({"code":"x","limits":{"memoryMb":8}})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","limits":{"pids":0}})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","limits":{"cpuMs":-1}})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","limits":{"cpuMs":"5"}})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","limits":{"disk":1}})json").message.find("Unknown limit") !=
+        std::string::npos);
+  CHECK(error_of(R"json({"code":"x","limits":[1]})json").code == "invalid_request");
+}

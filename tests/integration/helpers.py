@@ -49,7 +49,7 @@ BASE_ENV = {
 }
 
 FINAL_STATUSES = ("completed", "failed")
-RESULT_STATUSES = ("ok", "error", "timeout", "killed", "sandbox_error")
+RESULT_STATUSES = ("ok", "error", "timeout", "memory_limit", "output_limit", "killed", "sandbox_error")
 
 
 def binary_path() -> Path:
