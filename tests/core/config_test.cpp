@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
 
 using namespace codeexec;
 
@@ -71,4 +72,24 @@ TEST_CASE("a .env file is parsed with comments quotes and export") {
   CHECK(vars.at("E2B_API_KEY") == "k=v");
   CHECK(vars.size() == 3);
   CHECK(read_env_file("/nonexistent/.env").empty());
+}
+
+TEST_CASE(".env.example documents exactly the variables the service reads") {
+  const auto documented = read_env_file(CODEEXEC_SOURCE_DIR "/.env.example");
+  REQUIRE_FALSE(documented.empty());
+  std::set<std::string> read;
+  const auto cfg = make_config([&](const std::string& name) -> std::optional<std::string> {
+    read.insert(name);
+    if (auto it = documented.find(name); it != documented.end()) return it->second;
+    return std::nullopt;
+  });
+  for (const auto& [name, value] : documented)
+    CHECK_MESSAGE(read.count(name) == 1, name << " is documented but never read");
+  for (const auto& name : read)
+    CHECK_MESSAGE(documented.count(name) == 1, name << " is read but not documented");
+  // The documented values are the defaults.
+  const auto defaults = from({});
+  CHECK(cfg.port == defaults.port);
+  CHECK(cfg.default_limits.memory_bytes == defaults.default_limits.memory_bytes);
+  CHECK(cfg.max_limits.output_bytes == defaults.max_limits.output_bytes);
 }
