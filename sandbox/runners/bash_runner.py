@@ -13,6 +13,7 @@ If a cell ends the shell (`exit`, `set -e`, `exec`), a fresh one is started
 and the cell is reported as an error: the state is lost.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -53,6 +54,7 @@ class Shell:
     """One bash process, its command FIFO and its status pipe."""
 
     def __init__(self, workdir, generation):
+        os.makedirs(workdir, mode=0o700, exist_ok=True)  # a cell may have cleaned up /tmp
         fifo = os.path.join(workdir, f"commands-{generation}")
         os.mkfifo(fifo, 0o600)
         # O_RDWR: opening does not wait for bash, and bash never sees EOF while we live.
@@ -75,13 +77,11 @@ class Shell:
         os.write(self._commands, command.encode() + b"\n")
         while b"\n" not in self._buffer:
             ready, _, _ = select.select([self._status, self._exited], [], [])
-            if self._status in ready:
-                chunk = os.read(self._status, 4096)
-                if chunk:
-                    self._buffer += chunk
-                    continue
-            if self._exited in ready or not chunk:
-                raise ShellExited(self.proc.wait())
+            chunk = os.read(self._status, 4096) if self._status in ready else b""
+            if not chunk:  # the shell exited, or closed its status fd and is of no more use
+                self.close()
+                raise ShellExited(self.proc.returncode)
+            self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line.decode()
 
@@ -109,6 +109,9 @@ class Kernel:
         self.generation = 0
         self.running = False
         self.interrupted = False
+        # Before the first shell starts: bash cannot trap a signal that is
+        # ignored when it starts, and the runner may have inherited SIG_IGN.
+        signal.signal(signal.SIGINT, self.on_sigint)
         self.shell = self._new_shell()
 
     def _new_shell(self):
@@ -145,6 +148,7 @@ class Kernel:
     def run_cell(self, request_id, code, env):
         self.execution_count += 1
         path = os.path.join(self.workdir, f"{self.execution_count}.sh")
+        os.makedirs(self.workdir, mode=0o700, exist_ok=True)  # a cell may have cleaned up /tmp
         with open(path, "w", encoding="utf-8", errors="replace") as f:
             f.write(code if code.endswith("\n") else code + "\n")
         # Assignments before `source` are set for the cell only, as requested.
@@ -159,13 +163,14 @@ class Kernel:
             if status:
                 error = {"name": "ExitError", "value": f"exit status {status}", "traceback": ""}
         except ShellExited as e:
-            self.shell.close()
             self.shell = self._new_shell()
-            error = {"name": "ExitError", "value": f"the shell exited with status {e.status}; a new shell was "
-                     "started (variables, functions and the working directory were reset)", "traceback": ""}
+            how = f"status {e.status}" if e.status >= 0 else f"signal {-e.status}"
+            error = {"name": "ExitError", "value": f"the shell exited ({how}); a new shell was started "
+                     "(variables, functions and the working directory were reset)", "traceback": ""}
         finally:
             self.running = False
-            os.unlink(path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         status = "ok"
         if error is not None:
             status = "interrupted" if self.interrupted else "error"
@@ -245,10 +250,7 @@ def main():
         os.set_blocking(fd, True)
     if os.path.isdir(HOME):
         os.chdir(HOME)
-    # Not SIG_IGN before this: bash would inherit it, and a signal ignored
-    # when bash starts cannot be trapped.
     kernel = Kernel()
-    signal.signal(signal.SIGINT, kernel.on_sigint)
     send({"type": "ready", "language": "bash", "version": kernel.shell.version, "pid": os.getpid()})
     for payload in read_requests(REQUEST_FD):
         if payload is None:

@@ -473,7 +473,8 @@ function rewriteForAwait(code, tokens, returnLast) {
     functionName(tokens, top, lastStart) === undefined;
   if (returnLast && isExpression) {
     const endOffset = tokens[top[statementEnd(tokens, structure, lastStart)]].end;
-    edits.push({ start: last.start, end: last.start, text: 'return (' }, { start: endOffset, end: endOffset, text: ')' });
+    edits.push({ start: last.start, end: last.start, text: 'return (' },
+      { start: endOffset, end: endOffset, text: ')' });
   }
   const declarations = hoisted.length ? `var ${hoisted.join(', ')}; ` : '';
   const copies = functions.map((name) => `globalThis.${name} = ${name}; `).join('');

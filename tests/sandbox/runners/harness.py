@@ -99,7 +99,6 @@ class PipeReader:
 
 class Runner:
     def __init__(self, language, cwd, env=None):
-        self.language = language
         self._requests, child_requests = socket.socketpair()
         self._events, child_events = socket.socketpair()
         # Above fd 4, so that dup2 onto 3 and 4 in the child cannot clobber them.
@@ -129,6 +128,13 @@ class Runner:
 
     def send(self, message):
         self._requests.sendall(encode_frame(message))
+
+    def send_bytes(self, data):
+        self._requests.sendall(data)
+
+    def close_requests(self):
+        """End of file on the runner's fd 3."""
+        self._requests.shutdown(socket.SHUT_WR)
 
     def _read_exact(self, size, deadline):
         while len(self._buffer) < size:
@@ -201,21 +207,27 @@ class Runner:
             assert time.monotonic() < deadline, f"never blocked in {kernel_function}"
             time.sleep(0.001)
 
+    def descendants(self):
+        """{pid: command} of the processes below the runner."""
+        found = {}
+        pids = [self.proc.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    children = [int(child) for child in f.read().split()]
+                for child in children:
+                    with open(f"/proc/{child}/comm") as f:
+                        found[child] = f.read().strip()
+                pids += children
+            except FileNotFoundError:  # exited meanwhile
+                pass
+        return found
+
     def wait_for_descendant(self, command, timeout=DEADLINE):
         """Waits until a process below the runner has exec'd `command`."""
         deadline = time.monotonic() + timeout
-        while True:
-            pids = [self.proc.pid]
-            while pids:
-                pid = pids.pop()
-                try:
-                    with open(f"/proc/{pid}/task/{pid}/children") as f:
-                        pids += [int(child) for child in f.read().split()]
-                    with open(f"/proc/{pid}/comm") as f:
-                        if f.read().strip() == command:
-                            return
-                except FileNotFoundError:  # exited meanwhile
-                    pass
+        while command not in self.descendants().values():
             assert time.monotonic() < deadline, f"{command} never started"
             time.sleep(0.001)
 
@@ -244,7 +256,12 @@ class Runner:
                 self.send({"op": "shutdown"})
                 self.proc.wait(DEADLINE)
         except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
+            # A stuck runner: kill it and what it started (bash has its own group).
+            for pid in [*self.descendants(), self.proc.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             self.proc.wait()
         finally:
             self._requests.close()
