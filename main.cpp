@@ -4,14 +4,13 @@
 #include "core/log.hpp"
 #include "http/server.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
+#include <thread>
 
 namespace {
-
-/// How long running executions get to report when the service stops.
-constexpr std::chrono::seconds shutdown_grace{10};
 
 /// Blocks the stop signals in every thread (threads inherit the mask), so that
 /// main() alone receives them through sigwait.
@@ -61,8 +60,18 @@ int main() {
   sigwait(&stop_signals, &sig);
   log::info("stop signal received", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   // Order matters: executions and WebSockets end while the I/O threads still run,
-  // then the server stops, then the actor system (cpp-stack.md §5.8).
-  svc->shutdown(shutdown_grace);
+  // then the server stops, then the actor system (cpp-stack.md §5.8). A second
+  // signal during the grace period cancels what still runs.
+  std::atomic<bool> drained{false};
+  std::thread drain([&] {
+    svc->shutdown(cfg.shutdown_grace);
+    drained = true;
+  });
+  while (!drained) {
+    const timespec poll{0, 100'000'000};
+    if (sigtimedwait(&stop_signals, nullptr, &poll) > 0) svc->force_shutdown();
+  }
+  drain.join();
   server->stop();
   svc.reset();
   server.reset();

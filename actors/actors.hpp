@@ -54,8 +54,10 @@ using client_session_actor = caf::typed_actor<
     caf::reacts_to<atom::received, std::string>,
     /// The peer closed the socket or it broke.
     caf::reacts_to<atom::closed>,
-    /// Closes the socket with a code and reason (service shutdown).
-    caf::reacts_to<atom::close, std::uint16_t, std::string>>;
+    /// Closes the socket with a code and reason (shutdown, or the client broke a rule).
+    caf::reacts_to<atom::close, std::uint16_t, std::string>,
+    /// Time to ping the client and to check that it answered the last ping.
+    caf::reacts_to<atom::tick>>;
 
 /// The CLIENT REGISTRY actor: which sessions hold which clientId, and the replay
 /// buffers that let a late socket receive every event of a recent execution.

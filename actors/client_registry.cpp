@@ -1,5 +1,7 @@
 #include "actors/client_registry.hpp"
 
+#include "actors/actor_metrics.hpp"
+#include "core/json_mapping.hpp"
 #include "core/log.hpp"
 
 #include <caf/all.hpp>
@@ -7,6 +9,18 @@
 #include <algorithm>
 
 namespace codeexec {
+namespace {
+
+using registry_pointer = client_registry_actor::stateful_pointer<client_registry_state>;
+
+/// Exports how many messages wait behind the one being handled. Only the
+/// mailbox's owner may read its size (the read moves newly arrived messages into
+/// the owner's queue), so the registry samples it itself, once per message.
+void sample_mailbox(registry_pointer self) {
+  metrics::set_mailbox_depth(metrics::mailbox_owner::client_registry, self->mailbox().size());
+}
+
+}  // namespace
 
 void client_registry_state::forget_if_empty(const std::string& client_id) {
   const auto it = clients.find(client_id);
@@ -18,8 +32,10 @@ void client_registry_state::forget_if_empty(const std::string& client_id) {
 client_registry_actor::behavior_type client_registry(
     client_registry_actor::stateful_pointer<client_registry_state> self,
     caf::timespan replay_window) {
+  count_exit(self, metrics::actor_kind::client_registry);
   self->state.replay_window = replay_window;
   self->set_down_handler([self](caf::down_msg& msg) {
+    sample_mailbox(self);
     auto& st = self->state;
     const auto owner = st.owner_of.find(msg.source);
     if (owner == st.owner_of.end()) return;
@@ -51,6 +67,7 @@ client_registry_actor::behavior_type client_registry(
   });
   return {
       [self](atom::attach, const std::string& client_id, client_session_actor session) {
+        sample_mailbox(self);
         auto& c = self->state.clients[client_id];
         for (const auto& r : c.replays)
           for (const auto& message : r.messages) self->send(session, atom::deliver_v, message);
@@ -60,6 +77,7 @@ client_registry_actor::behavior_type client_registry(
       },
       [self](atom::track, const std::string& client_id, const std::string& execution_id,
              execution_actor execution) {
+        sample_mailbox(self);
         auto& c = self->state.clients[client_id];
         self->monitor(execution);
         self->state.owner_of[execution.address()] = client_id;
@@ -72,15 +90,23 @@ client_registry_actor::behavior_type client_registry(
       },
       [self](atom::publish, const std::string& client_id, const std::string& execution_id,
              std::string& message) {
+        sample_mailbox(self);
         const auto it = self->state.clients.find(client_id);
-        if (it == self->state.clients.end()) return;
+        if (it == self->state.clients.end()) {
+          metrics::websocket_message_dropped();
+          return;
+        }
         auto& c = it->second;
         for (const auto& session : c.sessions) self->send(session, atom::deliver_v, message);
         const auto r = std::find_if(c.replays.begin(), c.replays.end(),
                                     [&](const auto& x) { return x.execution_id == execution_id; });
-        if (r != c.replays.end()) r->messages.push_back(std::move(message));
+        if (r != c.replays.end())
+          r->messages.push_back(std::move(message));
+        else if (c.sessions.empty())
+          metrics::websocket_message_dropped();
       },
       [self](atom::expire, const std::string& client_id, const std::string& execution_id) {
+        sample_mailbox(self);
         const auto it = self->state.clients.find(client_id);
         if (it == self->state.clients.end()) return;
         auto& replays = it->second.replays;
@@ -90,13 +116,19 @@ client_registry_actor::behavior_type client_registry(
         self->state.forget_if_empty(client_id);
       },
       [self](atom::shutdown) {
+        sample_mailbox(self);
+        // Tell every client why its socket closes, then close it (1001: going away).
+        const auto notice = status_message({}, "shutting_down", "The service is shutting down");
         for (auto& [client_id, c] : self->state.clients)
-          for (const auto& session : c.sessions)
+          for (const auto& session : c.sessions) {
+            self->send(session, atom::deliver_v, notice);
             self->send(session, atom::close_v, std::uint16_t{1001},
                        std::string{"the service is shutting down"});
+          }
         return true;
       },
       [self](atom::get) {
+        sample_mailbox(self);
         std::uint64_t clients = 0;
         std::uint64_t sessions = 0;
         for (const auto& [id, c] : self->state.clients) {

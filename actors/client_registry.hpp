@@ -2,6 +2,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "core/metrics.hpp"
 
 #include <caf/stateful_actor.hpp>
 
@@ -27,6 +28,8 @@ struct client_registry_state {
     std::unordered_map<std::string, execution_actor> running;
   };
 
+  /// Counts the registry as a live actor for as long as its state exists.
+  metrics::actor_scope scope{metrics::actor_kind::client_registry};
   std::unordered_map<std::string, client> clients;
   /// Which clientId a monitored session or execution belongs to.
   std::unordered_map<caf::actor_addr, std::string> owner_of;

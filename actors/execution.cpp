@@ -1,5 +1,6 @@
 #include "actors/execution.hpp"
 
+#include "actors/actor_metrics.hpp"
 #include "core/json_mapping.hpp"
 #include "core/log.hpp"
 
@@ -84,8 +85,8 @@ void finish(execution_pointer self, const cell_outcome& outcome) {
   st.finished = true;
   const bool had_error = st.result.error.has_value();
   apply_outcome(st.result, outcome, st.forced, st.forced_reason);
-  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - st.started);
+  const auto wall_time = std::chrono::steady_clock::now() - st.started;
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(wall_time);
   st.result.usage.wall_ms = elapsed.count();
   execution_report report{st.id, std::move(st.result), elapsed};
   // An error the service decided on (timeout, limit…) reaches stream clients too.
@@ -104,6 +105,7 @@ void finish(execution_pointer self, const cell_outcome& outcome) {
                                    {"language", to_string(st.request.lang)},
                                    {"status", to_string(report.result.status)},
                                    {"durationMs", elapsed.count()}});
+  metrics::execution_finished(st.request.lang, report.result.status, wall_time);
   if (st.target.on_done) st.target.on_done(std::move(report));
   self->quit();
 }
@@ -123,6 +125,7 @@ void stop(execution_pointer self, verdict why, std::string reason) {
 execution_actor::behavior_type execution(execution_actor::stateful_pointer<execution_state> self,
                                          std::string id, execution_request request,
                                          execution_target target, sandbox_factory make_sandbox) {
+  count_exit(self, metrics::actor_kind::execution);
   auto& st = self->state;
   st.id = std::move(id);
   st.request = std::move(request);

@@ -4,6 +4,7 @@
 
 #include "actors/actors.hpp"
 #include "core/execution.hpp"
+#include "core/metrics.hpp"
 
 #include <caf/stateful_actor.hpp>
 
@@ -27,6 +28,8 @@ struct execution_target {
 };
 
 struct execution_state {
+  /// First member, so the actor counts as live until the rest of its state is gone.
+  metrics::actor_scope scope{metrics::actor_kind::execution};
   std::string id;
   execution_request request;
   execution_target target;

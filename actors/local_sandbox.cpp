@@ -1,5 +1,6 @@
 #include "actors/local_sandbox.hpp"
 
+#include "actors/actor_metrics.hpp"
 #include "core/json_mapping.hpp"
 #include "core/log.hpp"
 
@@ -56,6 +57,8 @@ void local_sandbox_state::finish_current(cell_outcome outcome) {
 sandbox_actor::behavior_type local_sandbox(
     sandbox_actor::stateful_pointer<local_sandbox_state> self, sandbox::launcher* launcher,
     sandbox::launch_spec spec, std::uint64_t max_output_bytes) {
+  count_exit(self, metrics::actor_kind::sandbox);
+  self->state.launched_at = std::chrono::steady_clock::now();
   auto launched = launcher->launch(spec);
   if (!launched.process) {
     self->state.start_error = launched.error;
@@ -63,6 +66,7 @@ sandbox_actor::behavior_type local_sandbox(
   } else {
     auto& st = self->state;
     st.process = std::move(launched.process);
+    st.live_sandbox.emplace(metrics::live_gauge::sandboxes);
     // The I/O thread reports to this actor by message; the handle it holds is
     // released when the state (and with it the channel) is destroyed.
     auto handle = caf::actor_cast<sandbox_actor>(self);
@@ -123,6 +127,8 @@ sandbox_actor::behavior_type local_sandbox(
         auto& st = self->state;
         const auto type = event.value("type", std::string{});
         if (type == "ready") {
+          if (!st.ready)
+            metrics::sandbox_started(std::chrono::steady_clock::now() - st.launched_at);
           st.ready = true;
           if (st.send_current_if_ready())
             self->delayed_send(self, cpu_check_interval, atom::tick_v);

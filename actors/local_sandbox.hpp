@@ -3,12 +3,14 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "core/metrics.hpp"
 #include "sandbox/kernel_channel.hpp"
 #include "sandbox/launcher.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,7 +29,14 @@ struct local_sandbox_state {
     std::uint64_t cpu_start_ns = 0;
   };
 
-  // Order matters: the channel (and its thread) must go before the process it reads.
+  // Order matters: members are destroyed bottom-up. The metrics scopes come first,
+  // so they count the sandbox until its process has been reaped; the channel (and
+  // its thread) must go before the process it reads.
+  metrics::actor_scope scope{metrics::actor_kind::sandbox};
+  /// Set while a sandbox process exists (not when the launch failed).
+  std::optional<metrics::live_scope> live_sandbox;
+  /// When the launch began: the start of the sandbox start latency.
+  std::chrono::steady_clock::time_point launched_at;
   std::unique_ptr<sandbox::sandbox_process> process;
   std::unique_ptr<sandbox::kernel_channel> channel;
   std::string start_error;

@@ -37,25 +37,39 @@ class service {
   /// Runs code whose events go to the WebSocket clients of request.client_id.
   std::variant<std::string, api_error> execute_stream(execution_request request);
 
-  /// A WebSocket for a clientId opened; it receives that clientId's events from now on
-  /// (and the replay of recent executions).
-  std::shared_ptr<client_link> connect_client(std::string client_id,
+  /// A WebSocket for a clientId of `owner` (an API key identity, or "") opened; it
+  /// receives that clientId's events from now on (and the replay of recent executions).
+  /// Pings go out every `ws_ping_interval` of the config.
+  std::shared_ptr<client_link> connect_client(const std::string& owner, std::string client_id,
                                               std::shared_ptr<client_connection> connection);
   /// A text message arrived on a WebSocket.
   void client_message(const client_link& link, std::string message);
   /// The WebSocket closed (by the peer or because it broke).
   void client_closed(const client_link& link);
+  /// Closes a WebSocket that broke a rule (too big, too fast) with `code` and `reason`.
+  void close_client(const client_link& link, std::uint16_t code, std::string reason);
 
   /// Liveness and what the backend enforces, for GET /health.
   nlohmann::json health() const;
 
-  /// Refuses new work, cancels running executions (waiting up to `grace` for them to
-  /// report), then closes every WebSocket with 1001.
+  /// Readiness for GET /ready: {"ready": bool, "reasons": [...]}.
+  nlohmann::json readiness() const;
+
+  /// The Prometheus text exposition for GET /metrics.
+  std::string metrics_text() const;
+
+  /// Refuses new work, lets running executions finish for up to `grace`, cancels
+  /// what still runs, then tells every WebSocket and closes it with 1001.
   void shutdown(std::chrono::milliseconds grace);
+  /// Cuts a running shutdown short: cancels every execution now (a second SIGTERM).
+  void force_shutdown();
 
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// The registry's name for a clientId: a clientId belongs to the key that uses it.
+std::string scoped_client_id(const std::string& owner, const std::string& client_id);
 
 }  // namespace codeexec

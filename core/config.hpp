@@ -35,6 +35,24 @@ struct config {
   std::size_t max_body_bytes = 16 << 20;
   std::chrono::milliseconds stream_replay_window{10000};
   std::size_t max_concurrent_executions = 64;
+  std::chrono::milliseconds shutdown_grace{10000};
+
+  // Who may call, and how much.
+  std::string api_keys;       ///< comma-separated; empty with no file: no auth
+  std::string api_keys_file;  ///< one key per line
+  std::size_t key_max_concurrent_executions = 16;
+  std::size_t key_rate_limit_rps = 20;  ///< 0: no rate limit
+  std::size_t key_rate_limit_burst = 40;
+  std::string cors_origins;  ///< empty: CORS off; "*" or a comma-separated list
+
+  // Connection limits.
+  std::size_t max_connections = 1024;
+  std::size_t max_header_bytes = 16 << 10;
+  std::chrono::milliseconds idle_timeout{60000};
+  std::size_t ws_max_message_bytes = 1 << 20;
+  std::size_t ws_max_messages_per_second = 50;
+  std::size_t ws_send_buffer_bytes = 8 << 20;
+  std::chrono::milliseconds ws_ping_interval{30000};
 
   std::string runner_dir;  ///< empty: found next to the binary or in the source tree
   std::uint32_t sandbox_uid_base = 200000;

@@ -27,6 +27,8 @@ struct execution_request {
   std::map<std::string, std::string> env;
   /// Resolved limits: the config's defaults, overridden by the request.
   resource_limits limits;
+  /// The API key identity that asked ("" when the service has no keys).
+  std::string owner;
 };
 
 /// A code error, E2B's ExecutionError.

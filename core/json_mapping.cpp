@@ -45,8 +45,10 @@ std::string execute_response(const execution_report& report) {
 
 std::string status_message(std::string_view execution_id, std::string_view status,
                            std::string_view message) {
+  // A service-wide status (shutdown) has no execution: executionId is null then.
   return dump({{"type", "status"},
-               {"executionId", execution_id},
+               {"executionId",
+                execution_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(execution_id)},
                {"status", status},
                {"message", message}});
 }

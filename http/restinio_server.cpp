@@ -9,7 +9,9 @@
 #include <restinio/websocket/websocket.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <chrono>
 #include <map>
 #include <mutex>
 
@@ -20,10 +22,9 @@ namespace rws = restinio::websocket::basic;
 
 // default_traits_t gives every connection its own strand, so responses and
 // WebSocket frames may be sent from actor threads (cpp-stack.md §4).
-using traits = restinio::default_traits_t;
-
-/// Largest WebSocket message a client may send (frames are reassembled up to this).
-constexpr std::size_t max_ws_message_bytes = 1 << 20;
+struct traits : restinio::default_traits_t {
+  static constexpr bool use_connection_count_limiter = true;
+};
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -51,6 +52,9 @@ restinio::http_status_line_t status_line(int status) {
   switch (status) {
     case 200:
       reason = "OK";
+      break;
+    case 204:
+      reason = "No Content";
       break;
     case 400:
       reason = "Bad Request";
@@ -83,17 +87,22 @@ restinio::http_status_line_t status_line(int status) {
 
 void send_reply(const restinio::request_handle_t& req, const reply& r) {
   auto response = req->create_response(status_line(r.status));
-  response.append_header(restinio::http_field::content_type, "application/json; charset=utf-8");
+  response.append_header(restinio::http_field::content_type, r.content_type);
   for (const auto& [name, value] : r.headers) response.append_header(name, value);
   response.set_body(r.body);
   response.done();
 }
 
 /// A WebSocket as actors see it. Only the owning session actor sends or closes
-/// through it, so close never races with a send (cpp-stack.md §4.2).
+/// through it, so close never races with a send (cpp-stack.md §4.2); the I/O
+/// threads only record pongs and count written bytes.
 class ws_connection final : public client_connection {
  public:
-  explicit ws_connection(rws::ws_handle_t ws) : ws_(std::move(ws)) {}
+  ws_connection(rws::ws_handle_t ws, std::size_t send_buffer_bytes)
+      : ws_(std::move(ws)),
+        send_buffer_bytes_(send_buffer_bytes),
+        queued_(std::make_shared<std::atomic<std::size_t>>(0)),
+        last_pong_(clock::now().time_since_epoch().count()) {}
 
   ~ws_connection() override {
     // Dropping the last handle shuts the socket down; do it inside a try because
@@ -104,24 +113,59 @@ class ws_connection final : public client_connection {
     }
   }
 
-  void send_text(std::string message) override {
+  bool send_text(std::string message) override {
+    if (!ws_) return false;
+    const auto size = message.size();
+    if (queued_->load() + size > send_buffer_bytes_) {
+      // The client reads slower than we write: a bounded buffer, then a clear close.
+      close(1008, "client too slow: send buffer full");
+      return false;
+    }
+    *queued_ += size;
     try {
-      ws_->send_message(rws::final_frame, rws::opcode_t::text_frame, std::move(message));
+      ws_->send_message(
+          rws::final_frame, rws::opcode_t::text_frame, std::move(message),
+          [queued = queued_, size](const restinio::asio_ns::error_code&) { *queued -= size; });
+      return true;
     } catch (const std::exception&) {
-      // Our side closed already: nothing more to send.
+      *queued_ -= size;
+      return false;  // our side closed already
     }
   }
 
+  void ping() override {
+    if (!ws_) return;
+    try {
+      ws_->send_message(rws::final_frame, rws::opcode_t::ping_frame, std::string{});
+    } catch (const std::exception&) {
+    }
+  }
+
+  std::chrono::milliseconds since_last_pong() const override {
+    const auto last = clock::time_point{clock::duration{last_pong_.load()}};
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - last);
+  }
+
+  /// Called on the I/O thread when a pong arrives.
+  void pong_received() { last_pong_ = clock::now().time_since_epoch().count(); }
+
   void close(std::uint16_t code, std::string reason) override {
+    if (!ws_) return;
     try {
       ws_->send_message(rws::final_frame, rws::opcode_t::connection_close_frame,
                         rws::status_code_to_bin(static_cast<rws::status_code_t>(code)) + reason);
     } catch (const std::exception&) {
     }
+    ws_.reset();
   }
 
  private:
+  using clock = std::chrono::steady_clock;
   rws::ws_handle_t ws_;
+  std::size_t send_buffer_bytes_;
+  /// Bytes handed to RESTinio and not yet written; shared with write callbacks.
+  std::shared_ptr<std::atomic<std::size_t>> queued_;
+  std::atomic<clock::rep> last_pong_;
 };
 
 class restinio_server final : public server {
@@ -130,22 +174,29 @@ class restinio_server final : public server {
     const auto request_timeout =
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg.max_timeout) +
         std::chrono::seconds(60);
-    auto settings =
-        restinio::server_settings_t<traits>{}
-            .address(cfg.host)
-            .port(cfg.port)
-            .request_handler(
-                [this](restinio::request_handle_t req) { return on_request(std::move(req)); })
-            .incoming_http_msg_limits(
-                restinio::incoming_http_msg_limits_t{}.max_body_size(cfg.max_body_bytes))
-            .handle_request_timeout(request_timeout)
-            .acceptor_post_bind_hook([this](restinio::asio_ns::ip::tcp::acceptor& a) {
-              bound_port_ = a.local_endpoint().port();
-            })
-            .cleanup_func([this] {
-              std::lock_guard lock{mutex_};
-              sockets_.clear();
-            });
+    const auto header_limit = cfg.max_header_bytes;
+    auto settings = restinio::server_settings_t<traits>{}
+                        .address(cfg.host)
+                        .port(cfg.port)
+                        .request_handler([this](restinio::request_handle_t req) {
+                          return on_request(std::move(req));
+                        })
+                        .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
+                                                      .max_body_size(cfg.max_body_bytes)
+                                                      .max_url_size(header_limit)
+                                                      .max_field_name_size(header_limit)
+                                                      .max_field_value_size(header_limit)
+                                                      .max_field_count(100))
+                        .max_parallel_connections(cfg.max_connections)
+                        .read_next_http_message_timelimit(cfg.idle_timeout)
+                        .handle_request_timeout(request_timeout)
+                        .acceptor_post_bind_hook([this](restinio::asio_ns::ip::tcp::acceptor& a) {
+                          bound_port_ = a.local_endpoint().port();
+                        })
+                        .cleanup_func([this] {
+                          std::lock_guard lock{mutex_};
+                          sockets_.clear();
+                        });
     running_ = restinio::run_async<traits>(restinio::own_io_context(), std::move(settings),
                                            cfg.http_threads);
     log::info("listening", {{"host", cfg.host}, {"port", bound_port_}});
@@ -164,36 +215,57 @@ class restinio_server final : public server {
   }
 
  private:
-  /// Per-socket state kept by the server: the link to its session actor and the
-  /// fragments of a message being reassembled.
+  /// Per-socket state kept by the server: the link to its session actor, the
+  /// connection (to record pongs), the fragments of a message being reassembled,
+  /// and the client's message rate.
   struct socket_entry {
     std::shared_ptr<client_link> link;
+    std::weak_ptr<ws_connection> connection;
     std::string partial;
+    std::chrono::steady_clock::time_point window_start;
+    std::size_t messages_in_window = 0;
   };
 
+  static std::optional<std::string_view> header(const restinio::request_handle_t& req,
+                                                restinio::http_field_t field) {
+    if (!req->header().has_field(field)) return std::nullopt;
+    return std::string_view{req->header().get_field(field)};
+  }
+
   restinio::request_handling_status_t on_request(restinio::request_handle_t req) {
-    const auto& header = req->header();
-    const auto path = std::string{header.path()};
-    if (header.has_field(restinio::http_field::upgrade) &&
-        contains_token(header.get_field(restinio::http_field::upgrade), "websocket"))
+    const auto& head = req->header();
+    const auto path = std::string{head.path()};
+    if (head.has_field(restinio::http_field::upgrade) &&
+        contains_token(head.get_field(restinio::http_field::upgrade), "websocket"))
       return on_upgrade(std::move(req), path);
 
-    routes_.handle(header.method().c_str(), path, req->body(),
-                   [req](reply r) { send_reply(req, r); });
+    request_info info;
+    info.method = head.method().c_str();
+    info.path = path;
+    info.authorization = header(req, restinio::http_field::authorization);
+    info.origin = header(req, restinio::http_field::origin);
+    routes_.handle(info, req->body(), [req](reply r) { send_reply(req, r); });
     return restinio::request_accepted();
   }
 
   restinio::request_handling_status_t on_upgrade(restinio::request_handle_t req,
                                                  const std::string& path) {
     std::optional<std::string> client_id;
+    std::optional<std::string> token;
     try {
       const auto query = restinio::parse_query(req->header().query());
       if (query.has("clientId")) client_id = std::string{query["clientId"]};
+      if (query.has("token")) token = std::string{query["token"]};
     } catch (const std::exception&) {
       send_reply(req, error_reply(api_error::bad_request("The query string is malformed")));
       return restinio::request_accepted();
     }
-    auto decision = routes_.accept_websocket(path, client_id ? &*client_id : nullptr);
+    request_info info;
+    info.method = "GET";
+    info.path = path;
+    info.authorization = header(req, restinio::http_field::authorization);
+    if (token) info.token = *token;
+    auto decision = routes_.accept_websocket(info, client_id ? &*client_id : nullptr);
     if (auto* err = std::get_if<api_error>(&decision)) {
       send_reply(req, error_reply(*err));
       return restinio::request_accepted();
@@ -207,10 +279,12 @@ class restinio_server final : public server {
         *req, rws::activation_t::immediate,
         [this](rws::ws_handle_t wsh, rws::message_handle_t m) { on_ws_message(wsh, m); });
     const auto id = ws->connection_id();
-    auto link = service_.connect_client(std::get<std::string>(decision),
-                                        std::make_shared<ws_connection>(ws));
+    auto connection = std::make_shared<ws_connection>(ws, cfg_.ws_send_buffer_bytes);
+    auto& grant = std::get<websocket_grant>(decision);
+    auto link = service_.connect_client(grant.owner, grant.client_id, connection);
     std::lock_guard lock{mutex_};
-    sockets_[id] = socket_entry{std::move(link), {}};
+    sockets_[id] =
+        socket_entry{std::move(link), connection, {}, std::chrono::steady_clock::now(), 0};
     return restinio::request_accepted();
   }
 
@@ -224,35 +298,60 @@ class restinio_server final : public server {
         } catch (const std::exception&) {
         }
         return;
+      case rws::opcode_t::pong_frame: {
+        std::lock_guard lock{mutex_};
+        if (auto it = sockets_.find(id); it != sockets_.end())
+          if (auto c = it->second.connection.lock()) c->pong_received();
+        return;
+      }
       case rws::opcode_t::connection_close_frame:
         forget_socket(id);
         return;
       case rws::opcode_t::text_frame:
       case rws::opcode_t::binary_frame:
-      case rws::opcode_t::continuation_frame: {
-        std::shared_ptr<client_link> link;
-        std::string message;
-        {
-          std::lock_guard lock{mutex_};
-          const auto it = sockets_.find(id);
-          if (it == sockets_.end()) return;
-          auto& entry = it->second;
-          if (entry.partial.size() + m->payload().size() > max_ws_message_bytes) {
-            entry.partial.clear();
-            return;  // oversized messages are dropped; limits come with operations hardening
-          }
-          entry.partial += m->payload();
-          if (m->final_flag() != rws::final_frame) return;
-          message = std::move(entry.partial);
-          entry.partial.clear();
-          link = entry.link;
-        }
-        service_.client_message(*link, std::move(message));
+      case rws::opcode_t::continuation_frame:
+        on_ws_data(id, *m);
         return;
-      }
       default:
         return;
     }
+  }
+
+  /// Reassembles a client's message, enforcing the size and rate limits. A client
+  /// that breaks one is closed by its session (the only one that may close it).
+  void on_ws_data(std::uint64_t id, const rws::message_t& m) {
+    std::shared_ptr<client_link> link;
+    std::string message;
+    std::optional<std::pair<std::uint16_t, std::string>> violation;
+    {
+      std::lock_guard lock{mutex_};
+      const auto it = sockets_.find(id);
+      if (it == sockets_.end()) return;
+      auto& entry = it->second;
+      link = entry.link;
+      if (entry.partial.size() + m.payload().size() > cfg_.ws_max_message_bytes) {
+        entry.partial.clear();
+        violation = {1009,
+                     "message larger than " + std::to_string(cfg_.ws_max_message_bytes) + " bytes"};
+      } else {
+        entry.partial += m.payload();
+        if (m.final_flag() != rws::final_frame) return;
+        message = std::move(entry.partial);
+        entry.partial.clear();
+        const auto now = std::chrono::steady_clock::now();
+        if (now - entry.window_start >= std::chrono::seconds(1)) {
+          entry.window_start = now;
+          entry.messages_in_window = 0;
+        }
+        if (++entry.messages_in_window > cfg_.ws_max_messages_per_second)
+          violation = {1008, "more than " + std::to_string(cfg_.ws_max_messages_per_second) +
+                                 " messages per second"};
+      }
+    }
+    if (violation)
+      service_.close_client(*link, violation->first, std::move(violation->second));
+    else
+      service_.client_message(*link, std::move(message));
   }
 
   void forget_socket(std::uint64_t id) {

@@ -1,12 +1,16 @@
-// The public API's routes, free of any HTTP library: a request comes in as method,
-// path and body; the reply goes out through a callback, now or later.
+// The public API's routes, free of any HTTP library: a request comes in as a
+// request_info and a body; the reply goes out through a callback, now or later.
+// Authentication, per-key rate limits and CORS are decided here too.
 #pragma once
 
 #include "actors/service.hpp"
 #include "core/api_error.hpp"
+#include "core/api_keys.hpp"
 #include "core/config.hpp"
+#include "core/rate_limiter.hpp"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,31 +23,55 @@ struct reply {
   int status = 200;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  ///< besides Content-Type
+  std::string content_type = "application/json; charset=utf-8";
 };
 
 using reply_fn = std::function<void(reply)>;
 
+/// What the routes need to know of a request besides its body.
+struct request_info {
+  std::string_view method;
+  std::string_view path;
+  std::optional<std::string_view> authorization;  ///< the Authorization header
+  std::optional<std::string_view> token;          ///< the `token` query parameter (WebSocket)
+  std::optional<std::string_view> origin;         ///< the Origin header
+};
+
 /// A JSON error reply with the right status (and Retry-After where it applies).
 reply error_reply(const api_error& err);
 
+/// A WebSocket the routes accepted: whose it is and which clientId it listens to.
+struct websocket_grant {
+  std::string owner;
+  std::string client_id;
+};
+
 class routes {
  public:
-  routes(const config& cfg, service& svc) : cfg_(cfg), service_(svc) {}
+  routes(const config& cfg, service& svc);
 
   /// Handles a request. `respond` is called exactly once, possibly from another thread.
-  void handle(std::string_view method, std::string_view path, std::string body, reply_fn respond);
+  void handle(const request_info& req, std::string body, reply_fn respond);
 
-  /// Decides on a WebSocket upgrade to `path` with the decoded clientId (if given):
-  /// the clientId to attach, or the refusal.
-  std::variant<std::string, api_error> accept_websocket(std::string_view path,
-                                                        const std::string* client_id) const;
+  /// Decides on a WebSocket upgrade to `req.path` with the decoded clientId (if given).
+  std::variant<websocket_grant, api_error> accept_websocket(const request_info& req,
+                                                            const std::string* client_id);
+
+  /// CORS headers for a request from `origin`, if CORS allows it (else none).
+  std::vector<std::pair<std::string, std::string>> cors_headers(
+      std::optional<std::string_view> origin) const;
 
  private:
-  void execute(std::string body, reply_fn respond);
-  void execute_stream(std::string body, reply_fn respond);
+  /// The caller's key identity ("" when the service is open), or why not.
+  std::variant<std::string, api_error> authenticate(const request_info& req);
+  void execute(std::string owner, std::string body, reply_fn respond);
+  void execute_stream(std::string owner, std::string body, reply_fn respond);
 
   const config& cfg_;
   service& service_;
+  api_keys keys_;
+  rate_limiter limiter_;
+  std::vector<std::string> cors_origins_;
 };
 
 }  // namespace codeexec::http

@@ -16,7 +16,7 @@ namespace {
 client_session_actor::behavior_type fake_session(client_session_actor::pointer self,
                                                  caf::actor probe) {
   return {
-      [self, probe](atom::deliver, std::string& message) {
+      [probe](atom::deliver, std::string& message) {
         caf::anon_send(probe, atom::deliver_v, std::move(message));
       },
       [](atom::received, const std::string&) {},
@@ -25,6 +25,7 @@ client_session_actor::behavior_type fake_session(client_session_actor::pointer s
         caf::anon_send(probe, atom::close_v, code);
         self->quit();
       },
+      [](atom::tick) {},
   };
 }
 
@@ -139,6 +140,11 @@ TEST_CASE_FIXTURE(registry_fixture, "shutdown closes every session with 1001") {
   self->request(registry, deadline, atom::shutdown_v)
       .receive([&](bool) { told = true; }, [](caf::error&) {});
   CHECK(told);
+  // First the reason, as a status event without an execution, then the close.
+  const auto notice = nlohmann::json::parse(next_delivery());
+  CHECK(notice["type"] == "status");
+  CHECK(notice["status"] == "shutting_down");
+  CHECK(notice["executionId"].is_null());
   std::uint16_t code = 0;
   self->receive([&](atom::close, std::uint16_t c) { code = c; },
                 caf::after(deadline) >> [] { FAIL("the session was not closed"); });

@@ -1,0 +1,238 @@
+"""Operations: Prometheus metrics, readiness, API keys, per-key limits (429),
+service-wide saturation (503), WebSocket limits, CORS and graceful shutdown,
+each against a real instance started for the test."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+import websockets
+from prometheus_client.parser import text_string_to_metric_families
+
+from helpers import (assert_nothing_left, collect_events, is_final_status, is_output, run,
+                     stdout_of, wait_until)
+
+pytestmark = pytest.mark.lifecycle
+
+SLEEPY = "import time\nprint('started', flush=True)\ntime.sleep(60)"
+
+
+def metric_samples(svc) -> dict[tuple, float]:
+    """Every sample of /metrics as {(name, frozenset(labels)): value}, parsed with
+    the Prometheus client's own text-format parser."""
+    resp = svc.http("GET", "/metrics", timeout=10)
+    assert resp.status == 200, resp
+    assert resp.headers.get("content-type", "").startswith("text/plain"), resp.headers
+    text = resp.raw.decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return samples
+
+
+def sample(samples: dict, name: str, **labels) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_metrics_parse_and_move_with_executions(service):
+    before = metric_samples(service)
+    for name in ("process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds_total"):
+        assert any(key[0] == name for key in before), f"{name} missing from /metrics"
+    body = service.execute("print('metrics')", "python")
+    assert stdout_of(body["result"]) == "metrics\n"
+    after = metric_samples(service)
+    ok_before = sample(before, "codeexec_executions_total", language="python", status="ok")
+    ok_after = sample(after, "codeexec_executions_total", language="python", status="ok")
+    assert ok_after == ok_before + 1, (ok_before, ok_after)
+    http_key = dict(route="/execute", status="200")
+    assert sample(after, "codeexec_http_requests_total", **http_key) >= \
+        sample(before, "codeexec_http_requests_total", **http_key) + 1
+    count_key = "codeexec_execution_duration_seconds_count"
+    assert sample(after, count_key, language="python") == sample(before, count_key, language="python") + 1
+    assert sample(after, "codeexec_sandbox_start_seconds_count") > \
+        sample(before, "codeexec_sandbox_start_seconds_count")
+
+
+def test_ready_is_503_when_saturated(service_factory):
+    svc = service_factory(env={"MAX_CONCURRENT_EXECUTIONS": "1"})
+    assert svc.http("GET", "/ready").status == 200
+
+    async def scenario():
+        async with svc.ws_connect("sat") as ws:
+            eid = await svc.start_stream("sat", SLEEPY, "python", timeout_ms=30000)
+            await collect_events(ws, eid, until=is_output("stdout", "started"), timeout=20)
+            over = await svc.ahttp("POST", "/execute", {"code": "print(1)"})
+            ready = await svc.ahttp("GET", "/ready")
+            return over, ready
+    over, ready = run(scenario(), timeout=60)
+    assert over.status == 503, over
+    assert over.body["error"]["code"] == "overloaded", over
+    assert int(over.headers["retry-after"]) >= 1, over.headers
+    assert ready.status == 503 and ready.body["ready"] is False, ready
+    wait_until(lambda: svc.live_sandboxes() == 0, 15, 0.05, "the cancelled sandbox stayed live")
+    assert svc.http("GET", "/ready").status == 200
+
+
+@pytest.fixture
+def keyed(service_factory):
+    return service_factory(env={"API_KEYS": "alpha-key,beta-key", "KEY_RATE_LIMIT_RPS": "0",
+                                "KEY_MAX_CONCURRENT_EXECUTIONS": "1"})
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_api_keys_guard_every_route_but_health_ready_metrics(keyed):
+    for path in ("/health", "/ready", "/metrics"):
+        assert keyed.http("GET", path).status == 200, path
+    refused = keyed.http("POST", "/execute", {"code": "print(1)"})
+    assert refused.status == 401, refused
+    assert refused.body["error"]["code"] == "unauthorized"
+    assert refused.headers.get("www-authenticate") == "Bearer"
+    assert keyed.http("POST", "/execute", {"code": "print(1)"}, auth("wrong")).status == 401
+    ok = keyed.http("POST", "/execute", {"code": "print('hi')"}, auth("beta-key"))
+    assert ok.status == 200 and stdout_of(ok.body["result"]) == "hi\n", ok
+
+
+def test_websocket_needs_a_key_and_client_ids_belong_to_their_key(keyed):
+    async def scenario():
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as refused:
+            await websockets.connect(keyed.ws_url + "/?clientId=shared", open_timeout=10)
+        assert refused.value.status_code == 401
+        alpha = await websockets.connect(keyed.ws_url + "/?clientId=shared&token=alpha-key")
+        beta = await websockets.connect(keyed.ws_url + "/?clientId=shared",
+                                        extra_headers=auth("beta-key"))
+        try:
+            resp = await keyed.ahttp("POST", "/execute-stream",
+                                     {"code": "print('for alpha')", "clientId": "shared"},
+                                     auth("alpha-key"))
+            assert resp.status == 200, resp
+            eid = resp.body["executionId"]
+            import json
+            seen = []
+            while True:
+                ev = json.loads(await asyncio.wait_for(alpha.recv(), 20))
+                seen.append(ev)
+                if ev.get("executionId") == eid and is_final_status(ev):
+                    break
+            assert any(ev.get("type") == "stdout" and ev.get("data") == "for alpha\n" for ev in seen)
+            # beta's socket on the same clientId heard nothing of alpha's execution.
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(beta.recv(), 0.5)
+        finally:
+            await alpha.close()
+            await beta.close()
+    run(scenario(), timeout=60)
+
+
+def test_per_key_concurrency_is_429_with_retry_after(keyed):
+    async def scenario():
+        ws = await websockets.connect(keyed.ws_url + "/?clientId=c&token=alpha-key")
+        try:
+            first = await keyed.ahttp("POST", "/execute-stream",
+                                      {"code": SLEEPY, "clientId": "c"}, auth("alpha-key"))
+            assert first.status == 200, first
+            second = await keyed.ahttp("POST", "/execute", {"code": "print(1)"}, auth("alpha-key"))
+            other_key = await keyed.ahttp("POST", "/execute", {"code": "print(2)"}, auth("beta-key"))
+            return second, other_key
+        finally:
+            await ws.close()
+    second, other_key = run(scenario(), timeout=60)
+    assert second.status == 429, second
+    assert second.body["error"]["code"] == "too_many_executions"
+    assert int(second.headers["retry-after"]) >= 1
+    assert other_key.status == 200, other_key  # the limit is per key
+    wait_until(lambda: keyed.live_sandboxes() == 0, 15, 0.05, "the cancelled sandbox stayed live")
+
+
+def test_per_key_rate_limit_is_429(service_factory):
+    svc = service_factory(env={"API_KEYS": "k", "KEY_RATE_LIMIT_RPS": "1", "KEY_RATE_LIMIT_BURST": "2"})
+    statuses = [svc.http("POST", "/execute", {"code": ""}, auth("k")).status for _ in range(3)]
+    assert statuses[:2] == [400, 400], statuses
+    assert statuses[2] == 429, statuses
+
+
+def test_cors_answers_allowed_origins_only(service_factory):
+    svc = service_factory(env={"CORS_ORIGINS": "https://app.example"})
+    allowed = svc.http("GET", "/health", headers={"Origin": "https://app.example"})
+    assert allowed.headers.get("access-control-allow-origin") == "https://app.example"
+    other = svc.http("GET", "/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    preflight = svc.http("OPTIONS", "/execute", headers={"Origin": "https://app.example"})
+    assert preflight.status == 204, preflight
+    assert preflight.headers.get("access-control-allow-methods") == "POST"
+
+
+def test_websocket_message_limits_close_with_clear_codes(service_factory):
+    svc = service_factory(env={"WS_MAX_MESSAGE_BYTES": "1024", "WS_MAX_MESSAGES_PER_SECOND": "5"})
+
+    async def scenario():
+        big = await websockets.connect(svc.ws_url + "/?clientId=big")
+        await big.send("x" * 2048)
+        await asyncio.wait_for(big.wait_closed(), 10)
+        chatty = await websockets.connect(svc.ws_url + "/?clientId=chatty")
+        for _ in range(20):
+            try:
+                await chatty.send("{}")
+            except websockets.exceptions.ConnectionClosed:
+                break
+        await asyncio.wait_for(chatty.wait_closed(), 10)
+        return big.close_code, chatty.close_code
+    big_code, chatty_code = run(scenario(), timeout=30)
+    assert big_code == 1009, big_code
+    assert chatty_code == 1008, chatty_code
+
+
+def test_sigterm_lets_a_running_execution_finish_then_closes_sockets_1001(service_factory):
+    svc = service_factory(env={"SHUTDOWN_GRACE_MS": "20000"})
+    code = "import time\nprint('working', flush=True)\ntime.sleep(1.5)\nprint('done')"
+
+    async def scenario():
+        async with svc.ws_connect("graceful") as ws:
+            eid = await svc.start_stream("graceful", code, "python", timeout_ms=30000)
+            await collect_events(ws, eid, until=is_output("stdout", "working"), timeout=20)
+            svc.signal(signal.SIGTERM)
+            # New work is refused during the grace period.
+            refused = await svc.ahttp("POST", "/execute", {"code": "print(1)"})
+            events = await collect_events(ws, eid, timeout=20)
+            notice = await ws.recv_json(10)
+            await asyncio.wait_for(ws.conn.wait_closed(), 10)
+            return refused, events, notice, ws.conn.close_code
+    refused, events, notice, close_code = run(scenario(), timeout=60)
+    assert refused.status == 503 and refused.body["error"]["code"] == "shutting_down", refused
+    result = next(ev for ev in events if ev["type"] == "result")
+    assert result["result"]["status"] == "ok", result
+    assert "".join(result["result"]["logs"]["stdout"]) == "working\ndone\n"
+    assert events[-1]["status"] == "completed"
+    assert notice == {"type": "status", "executionId": None, "status": "shutting_down",
+                      "message": "The service is shutting down"}, notice
+    assert close_code == 1001
+    assert svc.wait_exit(30) == 0, svc.log_tail(40)
+    assert_nothing_left(None, timeout=10)
+
+
+def test_second_sigterm_cancels_what_still_runs(service_factory):
+    svc = service_factory(env={"SHUTDOWN_GRACE_MS": "60000"})
+
+    async def scenario():
+        async with svc.ws_connect("impatient") as ws:
+            eid = await svc.start_stream("impatient", SLEEPY, "python", timeout_ms=90000)
+            await collect_events(ws, eid, until=is_output("stdout", "started"), timeout=20)
+            svc.signal(signal.SIGTERM)
+            await asyncio.to_thread(wait_until, lambda: "shutting down" in svc.log_tail(20), 10, 0.05,
+                                    "the service did not start shutting down")
+            t0 = time.monotonic()
+            svc.signal(signal.SIGTERM)
+            events = await collect_events(ws, eid, timeout=20)
+            return events, time.monotonic() - t0
+    events, took = run(scenario(), timeout=60)
+    result = next(ev for ev in events if ev["type"] == "result")
+    assert result["result"]["status"] == "killed", result
+    assert took < 10, f"the second SIGTERM took {took:.1f}s to cancel"
+    assert svc.wait_exit(30) == 0, svc.log_tail(40)
+    assert_nothing_left(None, timeout=10)
