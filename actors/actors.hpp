@@ -30,6 +30,8 @@ using sandbox_actor = caf::typed_actor<
     caf::reacts_to<atom::kill>,
     /// From the sandbox's I/O thread: a runner event.
     caf::reacts_to<atom::runner, nlohmann::json>,
+    /// From the sandbox's I/O thread: the runner broke the protocol.
+    caf::reacts_to<atom::broken, std::string>,
     /// From the sandbox's I/O thread: an output stream passed its cap.
     caf::reacts_to<atom::limit, std::string>,
     /// From the sandbox's I/O thread: the sandbox's init exited.

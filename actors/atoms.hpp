@@ -8,6 +8,7 @@
 #define CODEEXEC_ATOM(name, text) CAF_ADD_ATOM(codeexec, codeexec::atom, name, text)
 
 CODEEXEC_ATOM(attach, "attach")
+CODEEXEC_ATOM(broken, "broken")
 CODEEXEC_ATOM(cancel, "cancel")
 CODEEXEC_ATOM(close, "close")
 CODEEXEC_ATOM(closed, "closed")

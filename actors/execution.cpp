@@ -43,6 +43,12 @@ void apply_outcome(execution_result& result, const cell_outcome& outcome,
   switch (outcome.how) {
     case cell_end::finished:
     case cell_end::interrupted:
+      if (outcome.oom_killed) {
+        // The kernel survived, but something of the cell was killed by the memory limit.
+        set_error(result, verdict::memory_limit, "MemoryError",
+                  "The execution exceeded its memory limit and was killed");
+        break;
+      }
       // The kernel reported the cell's own error (if any) as an event.
       result.status = result.error ? verdict::error : verdict::ok;
       result.exit_code.reset();

@@ -25,11 +25,13 @@ std::string describe_signal(int sig) {
 bool local_sandbox_state::send_current_if_ready() {
   if (!ready || !current || current->sent || !channel) return false;
   current->sent = true;
-  current->cpu_start_ns = process->read_usage().cpu_ns;
+  const auto usage = process->read_usage();
+  current->cpu_start_ns = usage.cpu_ns;
+  current->oom_kills_start = usage.oom_kills;
   nlohmann::json request = {{"op", "exec"}, {"id", current->id}, {"code", current->request.code}};
   if (!current->request.env.empty()) request["env"] = current->request.env;
   channel->reset_output_counters();
-  stdout_capped = stderr_capped = false;
+  stdout_capped = stderr_capped = results_capped = false;
   channel->send(request);
   return true;
 }
@@ -46,7 +48,8 @@ void local_sandbox_state::finish_current(cell_outcome outcome) {
     const auto u = process->read_usage();
     outcome.peak_memory_bytes = u.peak_memory_bytes;
     outcome.cpu_ms = current_cpu_ms();
-    outcome.oom_killed = outcome.oom_killed || u.oom_kills > 0;
+    // An OOM kill during this cell (the kernel may survive it: bash restarts its shell).
+    outcome.oom_killed = outcome.oom_killed || u.oom_kills > current->oom_kills_start;
   }
   outcome.stdout_truncated = stdout_capped;
   outcome.stderr_truncated = stderr_capped;
@@ -66,6 +69,9 @@ sandbox_actor::behavior_type local_sandbox(
   } else {
     auto& st = self->state;
     st.process = std::move(launched.process);
+    // Nothing feeds a cell's stdin yet: code that reads it sees end-of-file at once
+    // instead of waiting for its deadline.
+    st.process->close_stdin();
     st.live_sandbox.emplace(metrics::live_gauge::sandboxes);
     // The I/O thread reports to this actor by message; the handle it holds is
     // released when the state (and with it the channel) is destroyed.
@@ -78,8 +84,7 @@ sandbox_actor::behavior_type local_sandbox(
       caf::anon_send(handle, atom::limit_v, std::string{stream});
     };
     callbacks.on_protocol_error = [handle](std::string reason) {
-      caf::anon_send(handle, atom::runner_v,
-                     nlohmann::json{{"type", "protocol_error"}, {"reason", std::move(reason)}});
+      caf::anon_send(handle, atom::broken_v, std::move(reason));
     };
     callbacks.on_exit = [handle](sandbox::exit_status status, std::string setup_error) {
       sandbox_exit exit;
@@ -125,7 +130,7 @@ sandbox_actor::behavior_type local_sandbox(
       },
       [self](atom::runner, nlohmann::json& event) {
         auto& st = self->state;
-        const auto type = event.value("type", std::string{});
+        const auto type = string_field(event, "type");
         if (type == "ready") {
           if (!st.ready)
             metrics::sandbox_started(std::chrono::steady_clock::now() - st.launched_at);
@@ -135,25 +140,32 @@ sandbox_actor::behavior_type local_sandbox(
         } else if (type == "end") {
           if (!st.current) return;
           cell_outcome out;
-          if (event.value("status", std::string{}) == "interrupted") {
+          if (string_field(event, "status") == "interrupted") {
             out.how = cell_end::interrupted;
             out.detail = "the cell was interrupted";
           }
           st.finish_current(std::move(out));
-        } else if (type == "protocol_error") {
-          log::error("kernel broke the runner protocol", {{"reason", event.value("reason", "")}});
-          cell_outcome out;
-          out.how = cell_end::broken;
-          out.detail = "the kernel broke the protocol: " + event.value("reason", std::string{});
-          st.finish_current(std::move(out));
-          if (st.process) st.process->kill();
         } else if (auto ev = parse_kernel_event(event)) {
           if (st.current) self->send(st.current->sink, atom::event_v, std::move(*ev));
         }
       },
+      [self](atom::broken, const std::string& reason) {
+        auto& st = self->state;
+        log::error("kernel broke the runner protocol", {{"reason", reason}});
+        cell_outcome out;
+        out.how = cell_end::broken;
+        out.detail = "the kernel broke the protocol: " + reason;
+        st.finish_current(std::move(out));
+        if (st.process) st.process->kill();
+      },
       [self](atom::limit, const std::string& stream) {
         auto& st = self->state;
-        (stream == "stdout" ? st.stdout_capped : st.stderr_capped) = true;
+        if (stream == "stdout")
+          st.stdout_capped = true;
+        else if (stream == "stderr")
+          st.stderr_capped = true;
+        else
+          st.results_capped = true;
         log::info("output limit reached: killing the sandbox", {{"stream", stream}});
         if (st.process) st.process->kill();
       },
@@ -162,7 +174,7 @@ sandbox_actor::behavior_type local_sandbox(
         cell_outcome out;
         out.exit_code = exit.exit_code;
         out.signal = exit.signal;
-        if (st.stdout_capped || st.stderr_capped) {
+        if (st.stdout_capped || st.stderr_capped || st.results_capped) {
           out.how = cell_end::output_limit;
           out.detail = "output exceeded the limit";
         } else if (st.cpu_exceeded && st.current) {

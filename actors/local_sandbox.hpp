@@ -25,8 +25,9 @@ struct local_sandbox_state {
     event_sink_actor sink;
     caf::typed_response_promise<cell_outcome> promise;
     bool sent = false;
-    /// The sandbox's CPU time when the cell started.
+    /// The sandbox's CPU time and OOM kills when the cell started.
     std::uint64_t cpu_start_ns = 0;
+    std::uint64_t oom_kills_start = 0;
   };
 
   // Order matters: members are destroyed bottom-up. The metrics scopes come first,
@@ -44,6 +45,7 @@ struct local_sandbox_state {
   bool kill_requested = false;
   bool stdout_capped = false;
   bool stderr_capped = false;
+  bool results_capped = false;
   bool cpu_exceeded = false;
   std::uint64_t cells_run = 0;
   std::optional<cell> current;

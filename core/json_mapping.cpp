@@ -78,9 +78,14 @@ std::string result_message(const execution_report& report) {
                {"duration", report.duration.count()}});
 }
 
+std::string string_field(const json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
 std::optional<kernel_event> parse_kernel_event(const json& event) {
   if (!event.is_object()) return std::nullopt;
-  const auto type = event.value("type", std::string{});
+  const auto type = string_field(event, "type");
   kernel_event out;
   if (type == "stdout" || type == "stderr") {
     out.type = type == "stdout" ? kernel_event::kind::stdout_text : kernel_event::kind::stderr_text;
@@ -93,17 +98,18 @@ std::optional<kernel_event> parse_kernel_event(const json& event) {
     out.type = kernel_event::kind::result;
     out.result = event;
     out.result.erase("type");
-    if (!out.result.contains("is_main_result")) out.result["is_main_result"] = false;
-    if (!out.result.contains("extra")) out.result["extra"] = json::object();
+    // The runner is untrusted: keep the Result shape whatever it sent.
+    const auto main = event.find("is_main_result");
+    out.result["is_main_result"] = main != event.end() && main->is_boolean() && main->get<bool>();
+    if (!out.result.contains("extra") || !out.result["extra"].is_object())
+      out.result["extra"] = json::object();
     return out;
   }
   if (type == "error") {
     out.type = kernel_event::kind::error;
-    auto str = [&](const char* key) {
-      const auto it = event.find(key);
-      return it != event.end() && it->is_string() ? it->get<std::string>() : std::string{};
-    };
-    out.error = {str("name"), str("value"), str("traceback")};
+    out.error = {string_field(event, "name"), string_field(event, "value"),
+                 string_field(event, "traceback")};
+    if (out.error.name.empty()) out.error.name = "Error";
     return out;
   }
   return std::nullopt;

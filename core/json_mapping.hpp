@@ -31,6 +31,9 @@ std::string status_message(std::string_view execution_id, std::string_view statu
 std::optional<std::string> output_message(std::string_view execution_id, const kernel_event& event);
 std::string result_message(const execution_report& report);
 
+/// A string member of an untrusted JSON object; empty when absent or not a string.
+std::string string_field(const nlohmann::json& object, const char* key);
+
 /// A runner's stdout/stderr/result/error event as a kernel_event; nullopt for other types.
 std::optional<kernel_event> parse_kernel_event(const nlohmann::json& event);
 

@@ -121,7 +121,10 @@ std::variant<execution_request, api_error> parse_execute_request(std::string_vie
         return api_error::bad_request("`envVars." + key + "` must be a string");
       if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos)
         return api_error::bad_request("`envVars` has an invalid variable name");
-      req.env[key] = value.get<std::string>();
+      auto text = value.get<std::string>();
+      if (text.find('\0') != std::string::npos)
+        return api_error::bad_request("`envVars." + key + "` must not contain NUL bytes");
+      req.env[key] = std::move(text);
     }
   }
 

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -16,6 +17,17 @@ namespace codeexec::sandbox {
 namespace {
 
 constexpr std::size_t read_chunk = 64 * 1024;
+
+/// The least an event costs of an output budget, whatever its text: a flood of
+/// one-byte writes cannot make the service keep an event per byte.
+constexpr std::uint64_t min_event_cost = 16;
+
+/// A string member of a runner event; empty when absent or not a string (the
+/// runner is untrusted: a wrong type must never throw).
+std::string string_field(const nlohmann::json& event, const char* key) {
+  const auto it = event.find(key);
+  return it != event.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
 
 /// Reads what is available now. Returns false on EOF or a hard error.
 bool read_available(int fd, std::string& into) {
@@ -50,16 +62,33 @@ struct kernel_channel::stream_state {
   bool capped = false;
   std::string pending_utf8;  // raw bytes ending inside a UTF-8 sequence
 
-  /// Applies the cap to `text`; returns what may be delivered.
+  /// Applies the cap to `text`; returns what may be delivered. An event costs at
+  /// least `min_event_cost` bytes of the budget, so a flood of tiny writes is
+  /// bounded by what it costs the service, not only by its text.
   std::string admit(std::string text, std::uint64_t cap, bool& newly_capped) {
     newly_capped = false;
     if (capped) return {};
-    if (delivered + text.size() > cap) {
-      text.resize(complete_utf8_prefix(std::string_view{text}.substr(0, cap - delivered)));
+    const std::uint64_t cost = std::max<std::uint64_t>(text.size(), min_event_cost);
+    if (delivered + cost > cap) {
+      const std::uint64_t room = cap - std::min(cap, delivered);
+      text.resize(complete_utf8_prefix(std::string_view{text}.substr(0, room)));
       capped = newly_capped = true;
     }
-    delivered += text.size();
+    delivered += std::max<std::uint64_t>(text.size(), min_event_cost);
     return text;
+  }
+
+  /// Charges a whole non-text event (a result) of `size` bytes; false once over the cap.
+  bool admit_event(std::size_t size, std::uint64_t cap, bool& newly_capped) {
+    newly_capped = false;
+    if (capped) return false;
+    const std::uint64_t cost = std::max<std::uint64_t>(size, min_event_cost);
+    if (delivered + cost > cap) {
+      capped = newly_capped = true;
+      return false;
+    }
+    delivered += cost;
+    return true;
   }
 };
 
@@ -102,8 +131,25 @@ void kernel_channel::wake() {
 }
 
 void kernel_channel::run() {
+  try {
+    run_loop();
+  } catch (const std::exception& e) {
+    // Nothing a runner sends may take the service down: end this sandbox instead.
+    if (callbacks_.on_protocol_error)
+      callbacks_.on_protocol_error(std::string{"the kernel channel failed: "} + e.what());
+    process_.kill();
+    pollfd pfd{process_.exit_fd(), POLLIN, 0};
+    ::poll(&pfd, 1, 5000);
+    exit_status status;
+    if (auto s = process_.try_wait()) status = *s;
+    if (callbacks_.on_exit) callbacks_.on_exit(status, {});
+  }
+}
+
+void kernel_channel::run_loop() {
   stream_state out{"stdout"};
   stream_state err{"stderr"};
+  stream_state results{"results"};
   frame_decoder decoder;
   std::string outgoing;  // the frame being written, possibly partially
   bool events_open = process_.events_fd() >= 0;
@@ -130,37 +176,65 @@ void kernel_channel::run() {
     if (!bytes.empty()) deliver_text(s, std::move(bytes));
   };
 
-  auto handle_frame = [&](std::string payload) {
+  auto protocol_error = [&](const char* reason) {
+    events_open = false;
+    if (callbacks_.on_protocol_error) callbacks_.on_protocol_error(reason);
+  };
+
+  // Consecutive output of one stream is merged into one event: a flood of tiny
+  // writes costs one message per read, not one per write.
+  stream_state* merging = nullptr;
+  std::string merged;
+  auto flush_merged = [&] {
+    if (merging && !merged.empty()) deliver_text(*merging, std::move(merged));
+    merged.clear();
+    merging = nullptr;
+  };
+
+  auto handle_frame = [&](const std::string& payload) {
     auto event = nlohmann::json::parse(payload, nullptr, false);
     if (event.is_discarded() || !event.is_object()) {
-      events_open = false;
-      if (callbacks_.on_protocol_error) callbacks_.on_protocol_error("runner sent invalid JSON");
+      flush_merged();
+      protocol_error("runner sent invalid JSON");
       return;
     }
-    const auto type = event.value("type", std::string{});
+    const auto type = string_field(event, "type");
     if (type == "stdout" || type == "stderr") {
-      auto text = event.value("text", std::string{});
-      deliver_text(type == "stdout" ? out : err, std::move(text));
+      auto& stream = type == "stdout" ? out : err;
+      if (merging != &stream) flush_merged();
+      merging = &stream;
+      merged += string_field(event, "text");
       return;
     }
+    flush_merged();
     if (type == "end") {
       // Whatever the cell wrote to fds 1/2 is in the pipes by now: deliver it first.
       drain_pipe(process_.stdout_fd(), out, out_open, true);
       drain_pipe(process_.stderr_fd(), err, err_open, true);
+    } else if (type != "ready") {
+      // Results and errors are output too, with a budget of their own.
+      bool newly_capped = false;
+      if (!results.admit_event(payload.size(), max_output_bytes_, newly_capped)) {
+        if (newly_capped && callbacks_.on_output_limit) callbacks_.on_output_limit(results.name);
+        return;
+      }
     }
     callbacks_.on_event(std::move(event));
   };
 
   auto read_events = [&] {
     std::string bytes;
-    if (!read_available(process_.events_fd(), bytes)) events_open = false;
+    const bool open = read_available(process_.events_fd(), bytes);
     decoder.feed(bytes);
-    while (auto payload = decoder.next()) handle_frame(std::move(*payload));
-    if (decoder.failed() && events_open) {
-      events_open = false;
-      if (callbacks_.on_protocol_error)
-        callbacks_.on_protocol_error("runner sent an oversized frame");
+    // After a protocol error the channel stops reading events (events_open false).
+    while (events_open) {
+      auto payload = decoder.next();
+      if (!payload) break;
+      handle_frame(*payload);
     }
+    flush_merged();
+    if (decoder.failed() && events_open) protocol_error("runner sent an oversized frame");
+    if (!open) events_open = false;
   };
 
   auto write_requests = [&] {
@@ -188,8 +262,10 @@ void kernel_channel::run() {
 
   while (!stopping_) {
     if (reset_counters_.exchange(false)) {
-      out.delivered = err.delivered = 0;
-      out.capped = err.capped = false;
+      for (auto* s : {&out, &err, &results}) {
+        s->delivered = 0;
+        s->capped = false;
+      }
     }
     bool want_write = !outgoing.empty();
     if (!want_write) {

@@ -21,7 +21,8 @@ struct channel_callbacks {
   /// A runner event (ready, stdout, stderr, result, error, end, …). Raw output of
   /// fds 1 and 2 arrives as {"type": "stdout"|"stderr", "text"} too. In order.
   std::function<void(nlohmann::json event)> on_event;
-  /// A stream passed the output cap; what exceeds it is dropped.
+  /// A stream ("stdout", "stderr" or "results": rich results and errors) passed
+  /// the output cap; what exceeds it is dropped.
   std::function<void(std::string_view stream)> on_output_limit;
   /// The runner broke the protocol (bad frame or JSON); the channel stops reading events.
   std::function<void(std::string reason)> on_protocol_error;
@@ -48,6 +49,7 @@ class kernel_channel {
  private:
   struct stream_state;
   void run();
+  void run_loop();
   void wake();
 
   sandbox_process& process_;

@@ -402,6 +402,14 @@ launch_result local_launcher::launch(const launch_spec& spec) {
     out.error = errno_text("pipe/socketpair", errno);
     return out;
   }
+  // The runner's stdio pipes belong to the sandbox user, so that code may reopen
+  // them (/dev/stdout, /proc/self/fd/1) as on any Linux machine.
+  for (int fd : {in.read.get(), outp.write.get(), errp.write.get()}) {
+    if (::fchown(fd, lease->uid(), lease->uid()) != 0) {
+      out.error = errno_text("fchown of the runner's stdio", errno);
+      return out;
+    }
+  }
 
   child_plan plan;
   plan.fds.release_read = release.read.get();

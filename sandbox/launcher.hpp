@@ -21,11 +21,11 @@ namespace codeexec::sandbox {
 
 /// Per-sandbox resource limits. Zero means "no limit of this kind".
 struct limits {
-  std::uint64_t memory_bytes = 512ull << 20;     ///< whole tree, swap included (cgroup)
-  std::uint64_t pids = 128;                      ///< tasks in the tree (cgroup + RLIMIT_NPROC)
-  std::uint64_t workspace_bytes = 64ull << 20;   ///< tmpfs size of /home/user and /tmp each
-  std::uint64_t file_size_bytes = 64ull << 20;   ///< RLIMIT_FSIZE
-  std::uint64_t open_files = 256;                ///< RLIMIT_NOFILE
+  std::uint64_t memory_bytes = 512ull << 20;    ///< whole tree, swap included (cgroup)
+  std::uint64_t pids = 128;                     ///< tasks in the tree (cgroup + RLIMIT_NPROC)
+  std::uint64_t workspace_bytes = 64ull << 20;  ///< tmpfs size of /home/user and /tmp each
+  std::uint64_t file_size_bytes = 64ull << 20;  ///< RLIMIT_FSIZE
+  std::uint64_t open_files = 256;               ///< RLIMIT_NOFILE
 };
 
 /// What to start inside a new sandbox.
@@ -52,7 +52,7 @@ struct launcher_config {
 
 /// One mechanism and whether it is enforced here, for start-up logs and /health.
 struct capability {
-  std::string name;    ///< e.g. "user namespace", "cgroup v1 memory", "seccomp"
+  std::string name;  ///< e.g. "user namespace", "cgroup v1 memory", "seccomp"
   bool available = false;
   std::string detail;  ///< how, or why not
 };
@@ -88,8 +88,10 @@ class sandbox_process {
   /// Read end of the runner's stdout pipe (fd 1) and stderr pipe (fd 2).
   virtual int stdout_fd() const = 0;
   virtual int stderr_fd() const = 0;
-  /// Write end of the runner's stdin pipe (fd 0).
+  /// Write end of the runner's stdin pipe (fd 0); -1 once closed.
   virtual int stdin_fd() const = 0;
+  /// Closes the write end of the runner's stdin: its reads see end-of-file.
+  virtual void close_stdin() = 0;
   /// Read end of the setup-error pipe: a one-line reason if setup failed before
   /// the runner was exec'd; EOF otherwise.
   virtual int setup_error_fd() const = 0;

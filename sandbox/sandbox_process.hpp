@@ -55,6 +55,7 @@ class local_sandbox_process final : public sandbox_process {
   int stdout_fd() const override { return parts_.stdout_read.get(); }
   int stderr_fd() const override { return parts_.stderr_read.get(); }
   int stdin_fd() const override { return parts_.stdin_write.get(); }
+  void close_stdin() override { parts_.stdin_write.reset(); }
   int setup_error_fd() const override { return parts_.setup_error_read.get(); }
 
   bool interrupt() override;

@@ -41,8 +41,14 @@ let channelBroken = false;
 const pause = new Int32Array(new SharedArrayBuffer(4)); // for a 1 ms blocking wait
 
 // Lone surrogates would be sent as \udXXX escapes that strict JSON parsers reject.
+// String.prototype.toWellFormed arrived in Node 20; Debian 12 ships Node 18.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const toWellFormed = String.prototype.toWellFormed
+  ? (s) => s.toWellFormed()
+  : (s) => s.replace(LONE_SURROGATE, '\uFFFD');
+
 function wellFormed(key, value) {
-  return typeof value === 'string' ? value.toWellFormed() : value;
+  return typeof value === 'string' ? toWellFormed(value) : value;
 }
 
 function writeFrame(event) {

@@ -193,6 +193,30 @@ class Channel:
             os._exit(1)  # the host closed the event channel: nobody is listening
 
 
+class RawOut(io.RawIOBase):
+    """sys.stdout.buffer / sys.stderr.buffer: bytes go to the raw fd (which the host
+    collects too), after the text written before them."""
+
+    def __init__(self, text_stream, fd):
+        super().__init__()
+        self._text_stream = text_stream
+        self._fd = fd
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        return self._fd
+
+    def write(self, data):
+        self._text_stream.flush()
+        view = memoryview(data).cast("B")
+        written = 0
+        while written < len(view):
+            written += os.write(self._fd, view[written:])
+        return written
+
+
 class OutStream(io.TextIOBase):
     """sys.stdout / sys.stderr: text goes to the Channel as stdout/stderr events."""
 
@@ -201,6 +225,11 @@ class OutStream(io.TextIOBase):
         self._channel = channel
         self._name = name
         self._fd = fd
+        self._buffer = RawOut(self, fd)
+
+    @property
+    def buffer(self):
+        return self._buffer
 
     @property
     def name(self):

@@ -32,6 +32,7 @@ sandbox_actor::behavior_type scripted_sandbox(sandbox_actor::pointer self) {
       },
       [](atom::kill) {},
       [](atom::runner, nlohmann::json&) {},
+      [](atom::broken, std::string&) {},
       [](atom::limit, std::string&) {},
       [](atom::exited, sandbox_exit&) {},
       [](atom::tick) {},
@@ -57,6 +58,7 @@ sandbox_actor::behavior_type hanging_sandbox(sandbox_actor::stateful_pointer<han
         self->state.promise.deliver(out);
       },
       [](atom::runner, nlohmann::json&) {},
+      [](atom::broken, std::string&) {},
       [](atom::limit, std::string&) {},
       [](atom::exited, sandbox_exit&) {},
       [](atom::tick) {},

@@ -452,21 +452,52 @@ def sandbox_cgroups() -> list[str]:
     return found
 
 
-def leftovers(service: Optional["Service"] = None) -> dict:
+def _cgroup_paths(pid: str) -> list[str]:
+    try:
+        return [line.split(":", 2)[2] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+                if line.count(":") >= 2]
+    except OSError:
+        return []
+
+
+def own_leftovers(service: "Service") -> dict:
+    """Like leftovers(), but only what `service` may have left: its own
+    sbx-<service pid>-* cgroups, the sandbox-uid processes inside them, and
+    sandbox-uid processes in no sbx-* cgroup at all (escaped from tracking:
+    a leak whoever made it). For hosts where other instances run at the same
+    time, whose live sandboxes are not this test's leftovers."""
+    tag = f"/sbx-{service.proc.pid}-"
+    procs = []
+    for p in sandbox_processes():
+        pid = p.split()[0].split("=", 1)[1]
+        paths = _cgroup_paths(pid)
+        if not paths:
+            continue  # gone meanwhile
+        if any(tag in c for c in paths) or not any("/sbx-" in c for c in paths):
+            procs.append(p)
+    cgroups = [c for c in sandbox_cgroups() if tag in c]
+    return {"processes": procs, "cgroups": cgroups, "live": service.live_sandboxes()}
+
+
+def leftovers(service: Optional["Service"] = None, own_only: bool = False) -> dict:
+    if own_only and service is not None:
+        return own_leftovers(service)
     out = {"processes": sandbox_processes(), "cgroups": sandbox_cgroups()}
     if service is not None:
         out["live"] = service.live_sandboxes()
     return out
 
 
-def assert_nothing_left(service: Optional["Service"] = None, timeout: float = 10):
+def assert_nothing_left(service: Optional["Service"] = None, timeout: float = 10,
+                        own_only: bool = False):
     """Waits (deadline) until no sandbox process, no sbx-* cgroup and, if a
-    running service is given, sandboxes.live == 0."""
+    running service is given, sandboxes.live == 0. own_only: only what
+    `service` created counts (see own_leftovers)."""
     seen = []
     t0 = time.monotonic()
 
     def clean():
-        lo = leftovers(service)
+        lo = leftovers(service, own_only)
         ok = not lo["processes"] and not lo["cgroups"] and lo.get("live", 0) == 0
         if not ok and not seen:
             seen.append(lo)
@@ -474,12 +505,100 @@ def assert_nothing_left(service: Optional["Service"] = None, timeout: float = 10
     state = {}
 
     def msg(_):
-        state.update(leftovers(service))
+        state.update(leftovers(service, own_only))
         return f"sandbox leftovers remain: {json.dumps(state, indent=1)}"
     wait_until(clean, timeout, 0.05, msg)
     waited = time.monotonic() - t0
     if waited > 1:  # visible with -s or in the captured output of a failing test
         print(f"assert_nothing_left: waited {waited:.1f}s; first seen: {json.dumps(seen[0])}")
+
+
+def assert_contained(service: "Service", timeout: float = 10):
+    """After a hostile run: nothing of `service` left behind (own_leftovers),
+    no execution running, and the next request on it works."""
+    assert service.running, f"{service.name} died:\n{service.log_tail(20)}"
+    assert_nothing_left(service, timeout, own_only=True)
+    wait_until(lambda: (service.health().get("executions") or {}).get("running") == 0, timeout,
+               message="executions.running did not return to 0")
+    r = service.execute("print('ok')", "python", 10000, http_timeout=30)["result"]
+    assert r["status"] == "ok" and stdout_of(r) == "ok\n", f"the next request failed: {r!r}"
+
+
+# --------------------------------------------------------------------------
+# Watching the service while something runs
+# --------------------------------------------------------------------------
+
+def process_rss_bytes(pid: int) -> int:
+    """Resident set size of a host process (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class HealthProbe:
+    """`with HealthProbe(service) as probe:` polls GET /health (own libcurl
+    handle, a thread) every `interval` seconds while the block runs, and
+    samples the service's RSS. Afterwards: probe.latencies (seconds; a
+    failed or non-200 request counts as `failure_latency`), probe.failures,
+    probe.max_latency, probe.max_rss."""
+
+    def __init__(self, service: "Service", interval: float = 0.05, request_timeout: float = 5):
+        self.service = service
+        self.interval = interval
+        self.request_timeout = request_timeout
+        self.failure_latency = float(request_timeout)
+        self.latencies: list[float] = []
+        self.failures: list[str] = []
+        self.rss: list[int] = []
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def _run(self):
+        curl = pycurl.Curl()
+        try:
+            while not self._stop.is_set():
+                self.rss.append(process_rss_bytes(self.service.proc.pid))
+                t0 = time.monotonic()
+                try:
+                    resp = self.service.http("GET", "/health", timeout=self.request_timeout, curl=curl)
+                    ok = resp.status == 200
+                    if not ok:
+                        self.failures.append(repr(resp))
+                except AssertionError as e:
+                    ok = False
+                    self.failures.append(str(e)[:200])
+                self.latencies.append(time.monotonic() - t0 if ok else self.failure_latency)
+                self._stop.wait(self.interval)
+        finally:
+            curl.close()
+
+    def __enter__(self) -> "HealthProbe":
+        self._thread = threading.Thread(target=self._run, daemon=True, name="health-probe")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(self.request_timeout + 5)
+        return False
+
+    @property
+    def max_latency(self) -> float:
+        return max(self.latencies, default=0.0)
+
+    @property
+    def max_rss(self) -> int:
+        return max(self.rss, default=0)
+
+    def summary(self) -> str:
+        lat = sorted(self.latencies)
+        p50 = lat[len(lat) // 2] if lat else 0.0
+        return (f"{len(lat)} /health requests, p50 {p50 * 1000:.1f} ms, max {self.max_latency * 1000:.1f} ms, "
+                f"failures {self.failures[:3]}, max RSS {self.max_rss / MIB:.0f} MiB")
 
 
 # --------------------------------------------------------------------------
@@ -669,13 +788,18 @@ class Service:
     # -- API shortcuts -----------------------------------------------------------
 
     def execute(self, code: str, language: Optional[str] = None, timeout_ms: Optional[int] = None,
-                http_timeout: float = 60) -> dict:
+                http_timeout: float = 60, limits: Optional[dict] = None,
+                env_vars: Optional[dict] = None) -> dict:
         """POST /execute, asserts 200 and the response shape; returns the body."""
         payload: dict[str, Any] = {"code": code}
         if language is not None:
             payload["language"] = language
         if timeout_ms is not None:
             payload["timeout"] = timeout_ms
+        if limits is not None:
+            payload["limits"] = limits
+        if env_vars is not None:
+            payload["envVars"] = env_vars
         return check_execute_response(self.http("POST", "/execute", payload, timeout=http_timeout))
 
     async def start_stream(self, client_id: str, code: str, language: Optional[str] = None,
