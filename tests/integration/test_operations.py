@@ -236,3 +236,104 @@ def test_second_sigterm_cancels_what_still_runs(service_factory):
     assert took < 10, f"the second SIGTERM took {took:.1f}s to cancel"
     assert svc.wait_exit(30) == 0, svc.log_tail(40)
     assert_nothing_left(None, timeout=10)
+
+
+class RawWebSocket:
+    """A bare RFC 6455 client over a TCP socket that does only what a test asks:
+    it never answers pings and reads only when told, unlike real clients."""
+
+    def __init__(self, port: int, path: str, rcvbuf: int | None = None):
+        import base64
+        import os
+        import socket
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(4096)
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def _need(self, n: int, deadline: float) -> bool:
+        while len(self.buffer) < n:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                raise AssertionError("no close frame from the server before the deadline") from None
+            if not chunk:
+                return False
+            self.buffer += chunk
+        return True
+
+    def frames(self, timeout: float):
+        """Yields (opcode, payload) up to and including the server's close frame."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._need(2, deadline):
+                return
+            opcode, length = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F
+            header = 2
+            if length == 126:
+                self._need(4, deadline)
+                length, header = int.from_bytes(self.buffer[2:4], "big"), 4
+            elif length == 127:
+                self._need(10, deadline)
+                length, header = int.from_bytes(self.buffer[2:10], "big"), 10
+            if not self._need(header + length, deadline):
+                return
+            payload = self.buffer[header:header + length]
+            self.buffer = self.buffer[header + length:]
+            yield opcode, payload
+            if opcode == 0x8:
+                return
+        raise AssertionError(f"the server kept the connection open for {timeout}s")
+
+    def close(self):
+        self.sock.close()
+
+
+def close_code(payload: bytes) -> int:
+    return int.from_bytes(payload[:2], "big")
+
+
+def test_a_client_that_ignores_pings_is_closed(service_factory):
+    svc = service_factory(env={"WS_PING_INTERVAL_MS": "200"})
+    ws = RawWebSocket(svc.port, "/?clientId=silent")
+    try:
+        seen = [(op, payload) for op, payload in ws.frames(timeout=10)]
+    finally:
+        ws.close()
+    opcodes = [op for op, _ in seen]
+    assert 0x9 in opcodes, f"no ping before the close: {opcodes}"
+    assert opcodes[-1] == 0x8, f"no close frame: {opcodes}"
+    assert close_code(seen[-1][1]) == 1001, seen[-1]
+    assert b"ping timeout" in seen[-1][1]
+
+
+def test_a_slow_consumer_is_closed_with_1008(service_factory):
+    svc = service_factory(env={"WS_SEND_BUFFER_BYTES": "65536", "WS_PING_INTERVAL_MS": "0"})
+    ws = RawWebSocket(svc.port, "/?clientId=slow", rcvbuf=4096)
+    try:
+        code = "import sys\nfor i in range(20000):\n    print('y' * 200)\n"
+        resp = svc.http("POST", "/execute-stream", {"code": code, "clientId": "slow", "timeout": 20000})
+        assert resp.status == 200, resp
+        # Let the server's queue for us fill up while we do not read.
+        wait_until(lambda: "too slow" in svc.log_tail(50), 20, 0.05,
+                   "the server never gave up on the slow client")
+        last = None
+        for op, payload in ws.frames(timeout=20):
+            last = (op, payload)
+    finally:
+        ws.close()
+    assert last is not None and last[0] == 0x8, f"the stream did not end with a close frame: {last!r}"
+    assert close_code(last[1]) == 1008, last
+    assert b"too slow" in last[1]
+    assert svc.http("GET", "/health").status == 200
