@@ -21,13 +21,17 @@ import select
 import shlex
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 
-REQUEST_FD, EVENT_FD = 3, 4
-MAX_FRAME = 64 << 20
+# The runner directory holds the shared framing module; -I leaves it off sys.path,
+# and it goes off again so that user code does not import from it.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runner_protocol  # noqa: E402
+from runner_protocol import EVENT_FD, MAX_FRAME, REQUEST_FD, read_requests  # noqa: E402
+del sys.path[0]
+
 HOME = "/home/user"
 BASH = ["/bin/bash", "--noprofile", "--norc"]
 # The shell writes cell statuses to this fd: high, so that scripts using
@@ -202,52 +206,11 @@ def validate_exec(request):
 
 
 def send(event):
-    payload = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
-    data = memoryview(struct.pack(">I", len(payload)) + payload)
-    try:
-        while data:
-            data = data[os.write(EVENT_FD, data):]
-    except OSError:
-        os._exit(1)  # the host closed the event channel: nobody is listening
-
-
-def read_exact(fd, size):
-    """Reads `size` bytes, or returns None at EOF."""
-    chunks = []
-    while size:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_requests(fd):
-    """Yields request payloads; None for an oversized (skipped) frame."""
-    while True:
-        header = read_exact(fd, 4)
-        if header is None:
-            return
-        (size,) = struct.unpack(">I", header)
-        if size > MAX_FRAME:
-            while size:
-                step = min(size, 1 << 20)
-                if read_exact(fd, step) is None:
-                    return
-                size -= step
-            yield None
-            continue
-        payload = read_exact(fd, size)
-        if payload is None:
-            return
-        yield payload
+    runner_protocol.write_all(EVENT_FD, runner_protocol.encode(event))
 
 
 def main():
-    for fd in (REQUEST_FD, EVENT_FD):
-        os.set_inheritable(fd, False)
-        os.set_blocking(fd, True)
+    runner_protocol.prepare_fds()
     if os.path.isdir(HOME):
         os.chdir(HOME)
     kernel = Kernel()

@@ -14,15 +14,19 @@ import linecache
 import math
 import os
 import signal
-import struct
 import sys
 import threading
 import time
 import traceback
 import types
 
-REQUEST_FD, EVENT_FD = 3, 4
-MAX_FRAME = 64 << 20
+# The runner directory holds the shared framing module; -I leaves it off sys.path,
+# and it goes off again so that user code does not import from it.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runner_protocol  # noqa: E402
+from runner_protocol import EVENT_FD, MAX_FRAME, REQUEST_FD, read_requests  # noqa: E402
+del sys.path[0]
+
 FLUSH_DELAY = 0.020      # a partial line waits at most this long (seconds)
 MAX_TEXT = 1 << 20       # characters per stdout/stderr event, keeps frames far below MAX_FRAME
 MAX_ERROR_TEXT = 1 << 20  # characters kept of an error's value and traceback
@@ -180,17 +184,12 @@ class Channel:
 
     def _write_frame(self, event):
         # Lone surrogates cannot be encoded as UTF-8; they become "?".
-        payload = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
-        if len(payload) > MAX_FRAME and event["type"] == "result":
-            notice = f"<result of {len(payload)} bytes not sent: larger than the {MAX_FRAME >> 20} MiB frame limit>"
-            payload = json.dumps({"type": "result", "text": notice, "extra": {},
-                                  "is_main_result": event["is_main_result"]}).encode()
-        data = memoryview(struct.pack(">I", len(payload)) + payload)
-        try:
-            while data:
-                data = data[os.write(self._fd, data):]
-        except OSError:
-            os._exit(1)  # the host closed the event channel: nobody is listening
+        frame = runner_protocol.encode(event)
+        if len(frame) > MAX_FRAME and event["type"] == "result":
+            notice = f"<result of {len(frame)} bytes not sent: larger than the {MAX_FRAME >> 20} MiB frame limit>"
+            frame = runner_protocol.encode({"type": "result", "text": notice, "extra": {},
+                                            "is_main_result": event["is_main_result"]})
+        runner_protocol.write_all(self._fd, frame)
 
 
 class RawOut(io.RawIOBase):
@@ -571,39 +570,6 @@ def flush_std_streams():
             pass
 
 
-def read_exact(fd, size):
-    """Reads `size` bytes, or returns None at EOF."""
-    chunks = []
-    while size:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_requests(fd):
-    """Yields request payloads; (None, reason) for an oversized frame."""
-    while True:
-        header = read_exact(fd, 4)
-        if header is None:
-            return
-        (size,) = struct.unpack(">I", header)
-        if size > MAX_FRAME:
-            while size:  # skip it to stay in sync
-                step = min(size, 1 << 20)
-                if read_exact(fd, step) is None:
-                    return
-                size -= step
-            yield None
-            continue
-        payload = read_exact(fd, size)
-        if payload is None:
-            return
-        yield payload
-
-
 def shutdown():
     flush_std_streams()
     os._exit(0)  # not sys.exit: user threads must not keep the kernel alive
@@ -612,9 +578,7 @@ def shutdown():
 def main():
     guard = SigintGuard()
     signal.signal(signal.SIGINT, guard.handler)
-    for fd in (REQUEST_FD, EVENT_FD):
-        os.set_inheritable(fd, False)  # child processes must not see the channels
-        os.set_blocking(fd, True)
+    runner_protocol.prepare_fds()
     os.environ.setdefault("MPLBACKEND", "Agg")
     if os.path.isdir(HOME):
         os.chdir(HOME)

@@ -1,0 +1,65 @@
+"""Framing of the runner protocol (PROTOCOL.md), shared by the Python-hosted
+runners: 4-byte big-endian length, then that many bytes of UTF-8 JSON."""
+
+import json
+import os
+import struct
+
+REQUEST_FD, EVENT_FD = 3, 4
+MAX_FRAME = 64 << 20
+
+
+def prepare_fds():
+    """The protocol fds stay with this process (no child inherits them) and block."""
+    for fd in (REQUEST_FD, EVENT_FD):
+        os.set_inheritable(fd, False)
+        os.set_blocking(fd, True)
+
+
+def encode(event):
+    """One event as a frame."""
+    payload = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+    return struct.pack(">I", len(payload)) + payload
+
+
+def write_all(fd, data):
+    """Writes all of `data`; exits the process if the host closed the channel."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        os._exit(1)  # the host closed the event channel: nobody is listening
+
+
+def read_exact(fd, size):
+    """Reads `size` bytes, or returns None at EOF."""
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_requests(fd=REQUEST_FD):
+    """Yields request payloads, None for an oversized (skipped) frame; ends at EOF."""
+    while True:
+        header = read_exact(fd, 4)
+        if header is None:
+            return
+        (size,) = struct.unpack(">I", header)
+        if size > MAX_FRAME:
+            while size:  # skip it to stay in sync
+                step = min(size, 1 << 20)
+                if read_exact(fd, step) is None:
+                    return
+                size -= step
+            yield None
+            continue
+        payload = read_exact(fd, size)
+        if payload is None:
+            return
+        yield payload
