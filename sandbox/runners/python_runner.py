@@ -420,21 +420,8 @@ class Kernel:
 
 
 def validate_exec(request):
-    if not isinstance(request.get("id"), str):
-        return "exec needs a string id"
-    if not isinstance(request.get("code"), str):
-        return "exec needs a string code"
-    env = request.get("env")
-    if env is None:
-        return None
-    if not isinstance(env, dict):
-        return "env must be an object"
-    for key, value in env.items():
-        if not isinstance(value, str):
-            return f"env value of {key!r} is not a string"
-        if not key or "=" in key or "\0" in key or "\0" in value:
-            return f"invalid environment variable {key!r}"
-    return None
+    return runner_protocol.validate_exec(
+        request, lambda key: bool(key) and "=" not in key and "\0" not in key)
 
 
 def ends_with_semicolon(lines, node):

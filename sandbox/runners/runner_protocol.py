@@ -63,3 +63,23 @@ def read_requests(fd=REQUEST_FD):
         if payload is None:
             return
         yield payload
+
+
+def validate_exec(request, valid_env_name):
+    """Why an exec request is malformed, or None. `valid_env_name(key)` decides which
+    variable names this runner's language accepts."""
+    if not isinstance(request.get("id"), str):
+        return "exec needs a string id"
+    if not isinstance(request.get("code"), str):
+        return "exec needs a string code"
+    env = request.get("env")
+    if env is None:
+        return None
+    if not isinstance(env, dict):
+        return "env must be an object"
+    for key, value in env.items():
+        if not isinstance(value, str):
+            return f"env value of {key!r} is not a string"
+        if not valid_env_name(key) or "\0" in value:
+            return f"invalid environment variable {key!r}"
+    return None

@@ -297,6 +297,13 @@ def run(coro, timeout: float = 60):
 # Response / event checks
 # --------------------------------------------------------------------------
 
+def run_hostile(service, code, language, timeout_ms, limits) -> tuple[dict, float]:
+    """Runs one hostile program under `limits`; returns (result, seconds the request took)."""
+    t0 = time.monotonic()
+    body = service.execute(code, language, timeout_ms, http_timeout=60, limits=limits)
+    return body["result"], time.monotonic() - t0
+
+
 def check_error_obj(err, where: str):
     assert isinstance(err, dict), f"{where}: error must be an object, got {err!r}"
     for k in ("name", "value", "traceback"):

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from helpers import (HealthProbe, MIB, assert_contained, check_stream_sequence, collect_events,
-                     process_rss_bytes, run, stderr_of, stdout_of)
+                     process_rss_bytes, run, run_hostile, stderr_of, stdout_of)
 
 pytestmark = pytest.mark.lifecycle  # select with -k hostile
 
@@ -22,11 +22,10 @@ LIMITS = {"memoryMb": 128, "pids": 32, "outputBytes": CAP, "workspaceMb": 16, "f
 
 
 def hostile(service, code, language="python", timeout_ms=5000, limits=None, **limit_overrides):
+    """Runs one hostile program under LIMITS (or `limits`), with overrides."""
     lim = dict(LIMITS if limits is None else limits)
     lim.update(limit_overrides)
-    t0 = time.monotonic()
-    body = service.execute(code, language, timeout_ms, http_timeout=60, limits=lim)
-    return body["result"], time.monotonic() - t0
+    return run_hostile(service, code, language, timeout_ms, lim)
 
 
 def describe(r) -> str:

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from helpers import HealthProbe, MIB, assert_contained, stderr_of, stdout_of
+from helpers import HealthProbe, MIB, assert_contained, run_hostile, stderr_of, stdout_of
 
 pytestmark = pytest.mark.lifecycle  # select with -k hostile
 
@@ -30,12 +30,10 @@ DEADLINE_SLACK = 1.5
 
 
 def hostile(service, code, language="python", timeout_ms=3000, limits=None, **limit_overrides):
-    """Runs one hostile program; returns (result, seconds the request took)."""
+    """Runs one hostile program under LIMITS (or `limits`), with overrides."""
     lim = dict(LIMITS if limits is None else limits)
     lim.update(limit_overrides)
-    t0 = time.monotonic()
-    body = service.execute(code, language, timeout_ms, http_timeout=60, limits=lim)
-    return body["result"], time.monotonic() - t0
+    return run_hostile(service, code, language, timeout_ms, lim)
 
 
 def describe(r) -> str:
