@@ -149,7 +149,8 @@ class OutputStream extends EventEmitter {
       throw new TypeError(`The "chunk" argument must be of type string or an instance of Buffer or Uint8Array`);
     }
     writeOutput(this.name, text);
-    if (typeof callback === 'function') process.nextTick(callback);
+    // null, not undefined: console's write callback treats anything else as an error.
+    if (typeof callback === 'function') process.nextTick(callback, null);
     return true;
   }
 
@@ -157,7 +158,7 @@ class OutputStream extends EventEmitter {
     if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk];
     else if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding];
     if (chunk !== undefined && chunk !== null) this.write(chunk, encoding);
-    if (typeof callback === 'function') process.nextTick(callback);
+    if (typeof callback === 'function') process.nextTick(callback, null);
     return this;
   }
 }

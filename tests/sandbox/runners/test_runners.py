@@ -345,6 +345,14 @@ def test_javascript_top_level_await(start):
     assert runner.run("[v, w, typeof f]").main_result["text"] == "[ 7, 8, 'function' ]"
 
 
+def test_javascript_console_before_top_level_await_writes_no_stray_error(start):
+    runner = start("javascript")
+    execution = runner.run("console.log('a')\nawait Promise.resolve(1)\n'done'")
+    assert execution.stdout == "a\n"
+    assert execution.stderr == "", execution.stderr
+    assert execution.main_result["text"] == "done"
+
+
 def test_javascript_uncaught_async_error_goes_to_stderr(start):
     runner = start("javascript")
     runner.run("setTimeout(() => { throw new Error('later') }, 1); 1")
