@@ -288,10 +288,13 @@ void kernel_channel::run_loop() {
       std::uint64_t count;
       [[maybe_unused]] auto n = ::read(wake_fd_.get(), &count, sizeof count);
     }
-    // Pipes first: raw output written before an event frame is delivered before it.
+    // Events first: the common mix is interpreter output (events) followed by a
+    // child process's raw output (print, then subprocess.run), and the runners write
+    // their events before anything they start can. Raw output written before an
+    // event in the same wake-up may come after it: order across fds is best effort.
+    if (fds[2].revents) read_events();
     if (fds[3].revents) drain_pipe(process_.stdout_fd(), out, out_open, false);
     if (fds[4].revents) drain_pipe(process_.stderr_fd(), err, err_open, false);
-    if (fds[2].revents) read_events();
     if (fds[5].revents) write_requests();
 
     if (fds[1].revents) {
