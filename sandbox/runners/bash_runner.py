@@ -14,7 +14,6 @@ and the cell is reported as an error: the state is lost.
 """
 
 import contextlib
-import json
 import os
 import re
 import select
@@ -128,22 +127,9 @@ class Kernel:
             self.shell.interrupt()
 
     def handle(self, payload):
-        try:
-            request = json.loads(payload)
-        except ValueError as e:
-            return self.protocol_error(f"request is not valid JSON: {e}", "")
-        if not isinstance(request, dict):
-            return self.protocol_error("request is not a JSON object", "")
-        op = request.get("op")
-        request_id = request.get("id") if isinstance(request.get("id"), str) else ""
-        if op == "shutdown":
-            self.shutdown()
-        if op != "exec":
-            return self.protocol_error(f"unknown op {op!r}", request_id)
-        problem = validate_exec(request)
-        if problem:
-            return self.protocol_error(problem, request_id)
-        self.run_cell(request["id"], request["code"], request.get("env") or {})
+        # bash needs shell variable names.
+        runner_protocol.dispatch(payload, lambda key: bool(SHELL_NAME.match(key)),
+                                 self.run_cell, self.shutdown, self.protocol_error)
 
     def protocol_error(self, message, request_id):
         send({"type": "error", "name": "ProtocolError", "value": message, "traceback": ""})
@@ -185,11 +171,6 @@ class Kernel:
         self.shell.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
         sys.exit(0)
-
-
-def validate_exec(request):
-    # bash needs shell variable names.
-    return runner_protocol.validate_exec(request, lambda key: bool(SHELL_NAME.match(key)))
 
 
 def send(event):

@@ -9,7 +9,6 @@ has already imported them.
 import ast
 import base64
 import io
-import json
 import linecache
 import math
 import os
@@ -310,22 +309,9 @@ class Kernel:
     # ---- requests -------------------------------------------------------
 
     def handle(self, payload):
-        try:
-            request = json.loads(payload)
-        except ValueError as e:  # includes invalid UTF-8
-            return self.protocol_error(f"request is not valid JSON: {e}", "")
-        if not isinstance(request, dict):
-            return self.protocol_error("request is not a JSON object", "")
-        op = request.get("op")
-        request_id = request.get("id") if isinstance(request.get("id"), str) else ""
-        if op == "shutdown":
-            shutdown()
-        if op != "exec":
-            return self.protocol_error(f"unknown op {op!r}", request_id)
-        problem = validate_exec(request)
-        if problem:
-            return self.protocol_error(problem, request_id)
-        self.run_cell(request["id"], request["code"], request.get("env") or {})
+        runner_protocol.dispatch(payload,
+                                 lambda key: bool(key) and "=" not in key and "\0" not in key,
+                                 self.run_cell, shutdown, self.protocol_error)
 
     def protocol_error(self, message, request_id):
         self.channel.send({"type": "error", "name": "ProtocolError", "value": message, "traceback": ""})
@@ -417,11 +403,6 @@ class Kernel:
             figure = plt.figure(number)
             self.display(figure)
         plt.close("all")
-
-
-def validate_exec(request):
-    return runner_protocol.validate_exec(
-        request, lambda key: bool(key) and "=" not in key and "\0" not in key)
 
 
 def ends_with_semicolon(lines, node):

@@ -83,3 +83,24 @@ def validate_exec(request, valid_env_name):
         if not valid_env_name(key) or "\0" in value:
             return f"invalid environment variable {key!r}"
     return None
+
+
+def dispatch(payload, valid_env_name, run_cell, shutdown, protocol_error):
+    """Decodes one request frame and calls run_cell(id, code, env), shutdown() or
+    protocol_error(message, request_id)."""
+    try:
+        request = json.loads(payload)
+    except ValueError as e:  # includes invalid UTF-8
+        return protocol_error(f"request is not valid JSON: {e}", "")
+    if not isinstance(request, dict):
+        return protocol_error("request is not a JSON object", "")
+    op = request.get("op")
+    request_id = request.get("id") if isinstance(request.get("id"), str) else ""
+    if op == "shutdown":
+        return shutdown()
+    if op != "exec":
+        return protocol_error(f"unknown op {op!r}", request_id)
+    problem = validate_exec(request, valid_env_name)
+    if problem:
+        return protocol_error(problem, request_id)
+    return run_cell(request["id"], request["code"], request.get("env") or {})
