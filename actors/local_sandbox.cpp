@@ -38,7 +38,7 @@ bool local_sandbox_state::send_current_if_ready() {
 
 std::uint64_t local_sandbox_state::current_cpu_ms() const {
   if (!current || !process) return 0;
-  const auto now = process->read_usage().cpu_ns;
+  const auto now = process->read_cpu_ns();
   return now > current->cpu_start_ns ? (now - current->cpu_start_ns) / 1'000'000 : 0;
 }
 

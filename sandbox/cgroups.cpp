@@ -477,9 +477,13 @@ usage sandbox_cgroups::read_usage() const {
     }
   }
   if (!pids_dir_.empty()) u.pids_limit_hits = read_keyed(pids_dir_ + "/pids.events", "max");
-  // cpu.stat's usage_usec is a core v2 file: present even without the cpu controller.
-  if (!v2_dir_.empty()) u.cpu_ns = read_keyed(v2_dir_ + "/cpu.stat", "usage_usec") * 1000;
+  u.cpu_ns = read_cpu_ns();
   return u;
+}
+
+std::uint64_t sandbox_cgroups::read_cpu_ns() const {
+  // cpu.stat's usage_usec is a core v2 file: present even without the cpu controller.
+  return v2_dir_.empty() ? 0 : read_keyed(v2_dir_ + "/cpu.stat", "usage_usec") * 1000;
 }
 
 bool sandbox_cgroups::remove(std::chrono::milliseconds budget) noexcept {

@@ -73,6 +73,8 @@ class sandbox_cgroups {
   bool kill() const noexcept;
   /// Peak memory, CPU time, OOM kills and pids-limit hits (0 where unknown).
   usage read_usage() const;
+  /// CPU time of the tree only: what a periodic CPU-limit check needs.
+  std::uint64_t read_cpu_ns() const;
   /// rmdir of every directory, retrying while the kernel still reports it busy.
   /// Returns true when all are gone.
   bool remove(std::chrono::milliseconds budget) noexcept;

@@ -104,6 +104,8 @@ class sandbox_process {
   virtual std::optional<exit_status> try_wait() = 0;
   /// Current resource usage.
   virtual usage read_usage() const = 0;
+  /// CPU time of the whole tree so far, in ns (0 where it cannot be measured).
+  virtual std::uint64_t read_cpu_ns() const = 0;
   /// Short id used in cgroup and log names.
   virtual const std::string& id() const = 0;
 };

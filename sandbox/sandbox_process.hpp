@@ -62,6 +62,7 @@ class local_sandbox_process final : public sandbox_process {
   void kill() override;
   std::optional<exit_status> try_wait() override;
   usage read_usage() const override;
+  std::uint64_t read_cpu_ns() const override { return parts_.cgroups.read_cpu_ns(); }
   const std::string& id() const override { return parts_.id; }
 
   /// Host uid of the sandbox's processes.
