@@ -19,6 +19,14 @@ void set_error(execution_result& result, verdict status, std::string name, std::
 
 }  // namespace
 
+execution_state::~execution_state() {
+  if (finished || !target.on_done) return;
+  execution_report report{id, std::move(result), {}};
+  report.result.status = verdict::sandbox_error;
+  report.result.error = execution_error{"SandboxError", "the execution ended unexpectedly", ""};
+  target.on_done(std::move(report));
+}
+
 void execution_state::publish(std::string message) {
   if (target.registry)
     caf::anon_send(target.registry, atom::publish_v, request.client_id, id, std::move(message));

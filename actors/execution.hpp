@@ -41,6 +41,13 @@ struct execution_state {
   std::string forced_reason;
   bool finished = false;
 
+  execution_state() = default;
+  execution_state(const execution_state&) = delete;
+  execution_state& operator=(const execution_state&) = delete;
+  /// If the actor ends without finishing (an exception in a handler), the caller
+  /// still gets an answer instead of waiting for the HTTP timeout.
+  ~execution_state();
+
   /// Sends a message to the stream's clients, if this is a streaming execution.
   void publish(std::string message);
 
