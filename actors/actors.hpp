@@ -1,7 +1,8 @@
 // Every typed actor interface of the service, in one place.
 //
-//   HTTP handler ──spawn──▶ EXECUTION ──run──▶ SANDBOX ──(I/O thread)──▶ kernel in sandbox
-//                              │  ◀──event───────┘
+//   HTTP handler ──spawn──▶ EXECUTION ──run──▶ SANDBOX ──(I/O thread)──▶ kernels in sandbox
+//                              │  ◀──event───────┘   (owned by a one-shot execution, or
+//                              │                      leased from the sandbox directory)
 //                              └──publish──▶ CLIENT REGISTRY ──deliver──▶ CLIENT SESSION ─▶
 //                              WebSocket
 #pragma once
@@ -12,7 +13,9 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <vector>
 #include <string>
 
 namespace codeexec {
@@ -22,21 +25,52 @@ using event_sink_actor = caf::typed_actor<
     /// One stdout/stderr chunk, rich result or code error.
     caf::reacts_to<atom::event, kernel_event>>;
 
-/// The SANDBOX actor: one isolated environment with one kernel.
+/// The SANDBOX actor: one isolated environment with one or more kernels (contexts).
 using sandbox_actor = caf::typed_actor<
-    /// Runs a cell; its events go to the sink; replies when the cell has ended.
+    /// Runs a cell in a context (queued behind that context's running cell); its events
+    /// go to the sink; replies when the cell has ended.
     caf::replies_to<atom::run, run_cell, event_sink_actor>::with<cell_outcome>,
-    /// Kills everything in the sandbox now; a running cell's reply follows.
+    /// Ends a cell early (timeout, cancel): interrupts it, escalating to restarting its
+    /// kernel, then to killing the sandbox. Its run reply follows.
+    caf::reacts_to<atom::stop, std::string>,
+    /// Input for a running cell's stdin (cell id, data, end-of-file).
+    caf::reacts_to<atom::input, std::string, std::string, bool>,
+    /// Interrupts the running cells of one context ("": of all); replies how many.
+    caf::replies_to<atom::interrupt, std::string>::with<std::uint64_t>,
+    /// Starts a new context; replies with it.
+    caf::replies_to<atom::create, context_request>::with<context_info>,
+    /// Lists the contexts.
+    caf::replies_to<atom::get>::with<std::vector<context_info>>,
+    /// Removes a context and kills its kernel.
+    caf::replies_to<atom::remove, std::string>::with<bool>,
+    /// Kills and restarts a context's kernel: its state is lost.
+    caf::replies_to<atom::restart, std::string>::with<context_info>,
+    /// Makes the sandbox stateful (idle timeout, lifetime); replies once its first
+    /// kernel is ready, or with the reason it could not start.
+    caf::replies_to<atom::adopt, sandbox_settings>::with<bool>,
+    /// Sets a new idle timeout, counted from now.
+    caf::reacts_to<atom::timeout, std::chrono::milliseconds>,
+    /// The sandbox was used (files API): its idle time starts anew.
+    caf::reacts_to<atom::tick, bool>,
+    /// Time to check the idle timeout and the lifetime.
+    caf::reacts_to<atom::expire>,
+    /// Kills everything in the sandbox now; running cells' replies follow.
     caf::reacts_to<atom::kill>,
-    /// From the sandbox's I/O thread: a runner event.
-    caf::reacts_to<atom::runner, nlohmann::json>,
-    /// From the sandbox's I/O thread: the runner broke the protocol.
-    caf::reacts_to<atom::broken, std::string>,
-    /// From the sandbox's I/O thread: an output stream passed its cap.
-    caf::reacts_to<atom::limit, std::string>,
-    /// From the sandbox's I/O thread: the sandbox's init exited.
+    /// Next step of stopping a cell (cell id, step).
+    caf::reacts_to<atom::escalate, std::string, std::uint32_t>,
+    /// Retries writing buffered stdin of a cell.
+    caf::reacts_to<atom::drain, std::string>,
+    /// From the I/O thread: an event of a kernel.
+    caf::reacts_to<atom::runner, std::uint32_t, nlohmann::json>,
+    /// From the I/O thread: a kernel broke the protocol.
+    caf::reacts_to<atom::broken, std::uint32_t, std::string>,
+    /// From the I/O thread: an output stream of a kernel passed its cap.
+    caf::reacts_to<atom::limit, std::uint32_t, std::string>,
+    /// From the I/O thread: a kernel's runner exited.
+    caf::reacts_to<atom::ended, std::uint32_t, sandbox_exit>,
+    /// From the I/O thread: the sandbox's init exited.
     caf::reacts_to<atom::exited, sandbox_exit>,
-    /// Periodic check of the running cell's CPU time.
+    /// Periodic check of the running cells' CPU time.
     caf::reacts_to<atom::tick>>;
 
 /// The EXECUTION actor: one run of client code, from request to final result.
@@ -46,7 +80,9 @@ using execution_actor = event_sink_actor::extend<
     /// The execution's deadline passed.
     caf::reacts_to<atom::timeout>,
     /// The sandbox did not answer a kill in time: finish without it.
-    caf::reacts_to<atom::finish>>;
+    caf::reacts_to<atom::finish>,
+    /// Input for the execution's stdin (data, end-of-file).
+    caf::reacts_to<atom::input, std::string, bool>>;
 
 /// The CLIENT SESSION actor: one WebSocket connection.
 using client_session_actor = caf::typed_actor<
@@ -70,6 +106,8 @@ using client_registry_actor = caf::typed_actor<
     caf::reacts_to<atom::track, std::string, std::string, execution_actor>,
     /// One event message of an execution, for every socket of a clientId.
     caf::reacts_to<atom::publish, std::string, std::string, std::string>,
+    /// Input from a socket of a clientId for one of its executions (execution id, data, eof).
+    caf::reacts_to<atom::input, std::string, std::string, std::string, bool>,
     /// The replay window of an execution passed.
     caf::reacts_to<atom::expire, std::string, std::string>,
     /// Closes every socket with 1001 (service shutdown); replies when all were told.

@@ -105,6 +105,16 @@ client_registry_actor::behavior_type client_registry(
         else if (c.sessions.empty())
           metrics::websocket_message_dropped();
       },
+      [self](atom::input, const std::string& client_id, const std::string& execution_id,
+             std::string& data, bool eof) {
+        sample_mailbox(self);
+        // Only the clientId's own executions: a socket cannot feed another's stdin.
+        const auto it = self->state.clients.find(client_id);
+        if (it == self->state.clients.end()) return;
+        const auto execution = it->second.running.find(execution_id);
+        if (execution == it->second.running.end()) return;
+        self->send(execution->second, atom::input_v, std::move(data), eof);
+      },
       [self](atom::expire, const std::string& client_id, const std::string& execution_id) {
         sample_mailbox(self);
         const auto it = self->state.clients.find(client_id);

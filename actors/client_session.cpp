@@ -1,6 +1,7 @@
 #include "actors/client_session.hpp"
 
 #include "actors/actor_metrics.hpp"
+#include "core/json_mapping.hpp"
 #include "core/log.hpp"
 
 #include <caf/all.hpp>
@@ -15,6 +16,7 @@ client_session_actor::behavior_type client_session(
   self->state.client_id = std::move(client_id);
   self->state.connection = std::move(connection);
   self->state.ping_interval = ping_interval;
+  self->state.registry = registry;
   self->send(registry, atom::attach_v, self->state.client_id,
              caf::actor_cast<client_session_actor>(self));
   if (ping_interval.count() > 0) self->delayed_send(self, ping_interval, atom::tick_v);
@@ -34,9 +36,27 @@ client_session_actor::behavior_type client_session(
         }
       },
       [self](atom::received, const std::string& message) {
-        // Clients only listen for now; stdin from clients arrives with stateful sandboxes.
-        log::debug("ignoring a message from a websocket client",
-                   {{"clientId", self->state.client_id}, {"bytes", message.size()}});
+        auto& st = self->state;
+        // The one message a client sends: input for a running execution's stdin,
+        // {"type": "stdin", "executionId", "data"?, "eof"?}.
+        const auto doc = nlohmann::json::parse(message, nullptr, false);
+        const auto* data = doc.is_object() ? &doc : nullptr;
+        if (data && string_field(doc, "type") == "stdin" &&
+            !string_field(doc, "executionId").empty()) {
+          const auto eof_it = doc.find("eof");
+          const bool eof = eof_it != doc.end() && eof_it->is_boolean() && eof_it->get<bool>();
+          self->send(st.registry, atom::input_v, st.client_id, string_field(doc, "executionId"),
+                     string_field(doc, "data"), eof);
+          return;
+        }
+        log::debug("ignoring a websocket message that is not stdin input",
+                   {{"clientId", st.client_id}, {"bytes", message.size()}});
+        if (st.connection)
+          st.connection->send_text(dump({{"type", "error"},
+                                         {"executionId", nullptr},
+                                         {"name", "InvalidMessage"},
+                                         {"value", "Clients may send only {\"type\": \"stdin\", "
+                                                   "\"executionId\", \"data\", \"eof\"}"}}));
       },
       [self](atom::closed) {
         log::debug("websocket client disconnected", {{"clientId", self->state.client_id}});

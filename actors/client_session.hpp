@@ -20,6 +20,7 @@ struct client_session_state {
   std::string client_id;
   /// The socket. Released when the actor ends, which closes it if still open.
   std::shared_ptr<client_connection> connection;
+  client_registry_actor registry;
   /// How often the client is pinged; 0 for never.
   std::chrono::milliseconds ping_interval{0};
 

@@ -9,9 +9,6 @@
 namespace codeexec {
 namespace {
 
-/// How long a killed sandbox may take to report before the execution ends without it.
-constexpr auto kill_grace = std::chrono::seconds(5);
-
 void set_error(execution_result& result, verdict status, std::string name, std::string value) {
   result.status = status;
   result.error = execution_error{std::move(name), std::move(value), ""};
@@ -21,7 +18,7 @@ void set_error(execution_result& result, verdict status, std::string name, std::
 
 execution_state::~execution_state() {
   if (finished || !target.on_done) return;
-  execution_report report{id, std::move(result), {}};
+  execution_report report{id, std::move(result), {}, std::nullopt};
   report.result.status = verdict::sandbox_error;
   report.result.error = execution_error{"SandboxError", "the execution ended unexpectedly", ""};
   target.on_done(std::move(report));
@@ -40,12 +37,18 @@ void apply_outcome(execution_result& result, const cell_outcome& outcome,
   result.stderr_truncated = outcome.stderr_truncated;
   result.exit_code = outcome.exit_code;
   result.signal = outcome.signal;
+  // What became of a stateful sandbox's kernel when the service stopped its cell.
+  std::string state_note;
+  if (outcome.how == cell_end::interrupted)
+    state_note = " (the cell was interrupted; the sandbox's state is kept)";
+  else if (outcome.how == cell_end::restarted)
+    state_note = " (the cell did not stop on interrupt: its kernel was restarted, its state is lost)";
   if (forced == verdict::timeout) {
-    set_error(result, verdict::timeout, "TimeoutError", forced_reason);
+    set_error(result, verdict::timeout, "TimeoutError", forced_reason + state_note);
     return;
   }
   if (forced) {
-    set_error(result, *forced, "ExecutionCancelled", forced_reason);
+    set_error(result, *forced, "ExecutionCancelled", forced_reason + state_note);
     return;
   }
   switch (outcome.how) {
@@ -71,6 +74,12 @@ void apply_outcome(execution_result& result, const cell_outcome& outcome,
       break;
     case cell_end::killed:
       set_error(result, verdict::killed, "ExecutionKilled", outcome.detail);
+      break;
+    case cell_end::restarted:
+      set_error(result, verdict::killed, "KernelRestarted", outcome.detail);
+      break;
+    case cell_end::refused:
+      set_error(result, verdict::sandbox_error, "ExecutionRefused", outcome.detail);
       break;
     case cell_end::died:
       if (outcome.oom_killed)
@@ -102,7 +111,7 @@ void finish(execution_pointer self, const cell_outcome& outcome) {
   const auto wall_time = std::chrono::steady_clock::now() - st.started;
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(wall_time);
   st.result.usage.wall_ms = elapsed.count();
-  execution_report report{st.id, std::move(st.result), elapsed};
+  execution_report report{st.id, std::move(st.result), elapsed, outcome.refusal};
   // An error the service decided on (timeout, limit…) reaches stream clients too.
   if (!had_error && report.result.error) {
     kernel_event ev;
@@ -124,21 +133,25 @@ void finish(execution_pointer self, const cell_outcome& outcome) {
   self->quit();
 }
 
-/// Ends the run early: kills the sandbox and waits (bounded) for its report.
+/// Ends the run early: kills a one-shot sandbox, or interrupts the cell of a stateful
+/// one, and waits (bounded) for its report.
 void stop(execution_pointer self, verdict why, std::string reason) {
   auto& st = self->state;
   if (st.finished || st.forced) return;
   st.forced = why;
   st.forced_reason = std::move(reason);
-  self->send(st.sandbox, atom::kill_v);
-  self->delayed_send(self, kill_grace, atom::finish_v);
+  if (st.lease.owned)
+    self->send(st.lease.sandbox, atom::kill_v);
+  else
+    self->send(st.lease.sandbox, atom::stop_v, st.id);
+  self->delayed_send(self, st.lease.stop_grace, atom::finish_v);
 }
 
 }  // namespace
 
 execution_actor::behavior_type execution(execution_actor::stateful_pointer<execution_state> self,
                                          std::string id, execution_request request,
-                                         execution_target target, sandbox_factory make_sandbox) {
+                                         execution_target target, sandbox_source source) {
   count_exit(self, metrics::actor_kind::execution);
   auto& st = self->state;
   st.id = std::move(id);
@@ -149,19 +162,20 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
                                    {"language", to_string(st.request.lang)},
                                    {"clientId", st.request.client_id}});
 
-  st.sandbox = make_sandbox(self->system(), st.request.lang, st.request.limits);
-  self->monitor(st.sandbox);
+  st.lease = source(self->system(), st.request);
+  self->monitor(st.lease.sandbox);
   self->set_down_handler([self](caf::down_msg& msg) {
-    if (msg.source != self->state.sandbox.address()) return;
+    if (msg.source != self->state.lease.sandbox.address()) return;
     cell_outcome out;
     out.how = cell_end::broken;
     out.detail = "the sandbox ended unexpectedly";
     finish(self, out);
   });
-  // The sandbox lives exactly as long as its execution.
-  self->attach_functor([sandbox = st.sandbox](const caf::error&) {
-    caf::anon_send_exit(sandbox, caf::exit_reason::user_shutdown);
-  });
+  // A one-shot sandbox lives exactly as long as its execution.
+  if (st.lease.owned)
+    self->attach_functor([sandbox = st.lease.sandbox](const caf::error&) {
+      caf::anon_send_exit(sandbox, caf::exit_reason::user_shutdown);
+    });
   if (st.target.registry) {
     self->send(st.target.registry, atom::track_v, st.request.client_id, st.id,
                caf::actor_cast<execution_actor>(self));
@@ -172,8 +186,17 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
   const auto cpu_limit_ms = st.request.limits.cpu_ms != 0
                                 ? st.request.limits.cpu_ms
                                 : static_cast<std::uint64_t>(st.request.timeout.count());
-  self->request(st.sandbox, caf::infinite, atom::run_v,
-                run_cell{st.request.code, st.request.env, cpu_limit_ms},
+  run_cell cell;
+  cell.id = st.id;
+  cell.code = st.request.code;
+  cell.env = st.request.env;
+  cell.cpu_limit_ms = cpu_limit_ms;
+  cell.context_id = st.request.context_id;
+  cell.lang = st.request.lang;
+  cell.lang_given = st.lease.owned || st.request.lang_given;
+  cell.stdin_data = st.request.stdin_data;
+  cell.stdin_open = st.request.stdin_open;
+  self->request(st.lease.sandbox, caf::infinite, atom::run_v, std::move(cell),
                 caf::actor_cast<event_sink_actor>(self))
       .then([self](cell_outcome& outcome) { finish(self, outcome); },
             [self](caf::error& err) {
@@ -198,6 +221,11 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
         stop(self, verdict::timeout,
              "Execution exceeded the timeout of " +
                  std::to_string(self->state.request.timeout.count()) + " ms");
+      },
+      [self](atom::input, std::string& data, bool eof) {
+        auto& st = self->state;
+        if (st.finished) return;
+        self->send(st.lease.sandbox, atom::input_v, st.id, std::move(data), eof);
       },
       [self](atom::finish) {
         cell_outcome out;

@@ -15,9 +15,18 @@
 
 namespace codeexec {
 
-/// Starts a sandbox for a language with the given limits, owned by the caller.
-using sandbox_factory =
-    std::function<sandbox_actor(caf::actor_system&, language, const resource_limits&)>;
+/// The sandbox an execution runs in.
+struct sandbox_lease {
+  sandbox_actor sandbox;
+  /// Owned: a one-shot sandbox that ends with the execution (and is killed to stop
+  /// it). Leased: a stateful sandbox, whose cell is interrupted to stop it.
+  bool owned = true;
+  /// How long a stopped cell may take to report before the execution ends without it.
+  std::chrono::milliseconds stop_grace{5000};
+};
+
+/// Gives an execution its sandbox; called once, on the execution's actor thread.
+using sandbox_source = std::function<sandbox_lease(caf::actor_system&, const execution_request&)>;
 
 /// Where an execution's result goes.
 struct execution_target {
@@ -35,7 +44,7 @@ struct execution_state {
   execution_target target;
   std::chrono::steady_clock::time_point started;
   execution_result result;
-  sandbox_actor sandbox;
+  sandbox_lease lease;
   /// Set when the service, not the kernel, ended the run (timeout, cancel).
   std::optional<verdict> forced;
   std::string forced_reason;
@@ -56,7 +65,7 @@ struct execution_state {
 
 execution_actor::behavior_type execution(execution_actor::stateful_pointer<execution_state> self,
                                          std::string id, execution_request request,
-                                         execution_target target, sandbox_factory make_sandbox);
+                                         execution_target target, sandbox_source source);
 
 /// Turns a sandbox's cell outcome into the verdict, error and usage of `result`.
 void apply_outcome(execution_result& result, const cell_outcome& outcome,

@@ -1,6 +1,5 @@
 #include "actors/local_backend.hpp"
 
-#include "actors/local_sandbox.hpp"
 #include "core/log.hpp"
 
 #include <caf/all.hpp>
@@ -24,13 +23,14 @@ std::string find_runner_dir(const config& cfg) {
   return CODEEXEC_SOURCE_RUNNER_DIR;
 }
 
-local_backend::local_backend(const config& cfg) : cfg_(cfg), runner_dir_(find_runner_dir(cfg)) {
+local_backend::local_backend(const config& cfg) : cfg_(cfg) {
+  const auto runner_dir = find_runner_dir(cfg);
   std::error_code ec;
-  if (!fs::exists(fs::path{runner_dir_} / "python_runner.py", ec))
-    throw std::runtime_error("the sandbox runners are missing from " + runner_dir_ +
+  if (!fs::exists(fs::path{runner_dir} / "python_runner.py", ec))
+    throw std::runtime_error("the sandbox runners are missing from " + runner_dir +
                              "; set RUNNER_DIR to the directory holding python_runner.py");
   sandbox::launcher_config lc;
-  lc.runner_dir = runner_dir_;
+  lc.runner_dir = runner_dir;
   lc.uid_base = cfg.sandbox_uid_base;
   lc.uid_count = cfg.max_sandboxes;
   const auto removed = sandbox::sweep_stale(lc);
@@ -41,58 +41,53 @@ local_backend::local_backend(const config& cfg) : cfg_(cfg), runner_dir_(find_ru
   for (const auto& cap : launcher_->capabilities())
     log::info("sandbox capability",
               {{"mechanism", cap.name}, {"available", cap.available}, {"detail", cap.detail}});
-  log::info("local sandbox backend ready", {{"runnerDir", runner_dir_}});
+  catalog_ = std::make_shared<runner_catalog>(runner_dir);
+  for (const auto& entry : catalog_->describe())
+    if (!entry["available"].get<bool>())
+      log::info("language not available",
+                {{"language", entry["language"]}, {"reason", entry["reason"]}});
+  env_.launcher = launcher_.get();
+  env_.catalog = catalog_;
+  env_.max_contexts = cfg.max_contexts_per_sandbox;
+  env_.interrupt_grace = cfg.interrupt_grace;
+  log::info("local sandbox backend ready", {{"runnerDir", runner_dir}});
 }
 
-sandbox::launch_spec local_backend::runner_spec(language lang,
-                                                const resource_limits& limits) const {
-  sandbox::launch_spec spec;
-  spec.lim.memory_bytes = limits.memory_bytes;
-  spec.lim.pids = limits.pids;
-  spec.lim.workspace_bytes = limits.workspace_bytes;
-  spec.lim.file_size_bytes = limits.file_size_bytes;
-  spec.lim.open_files = limits.open_files;
-  spec.env = {
-      {"PATH", "/usr/local/bin:/usr/bin:/bin"},
-      {"HOME", "/home/user"},
-      {"USER", "user"},
-      {"LOGNAME", "user"},
-      {"LANG", "C.UTF-8"},
-      {"TERM", "dumb"},
-      {"MPLBACKEND", "Agg"},
-      {"MPLCONFIGDIR", "/tmp/.matplotlib"},
-  };
-  switch (lang) {
-    case language::python:
-      spec.argv = {"/usr/bin/python3", "-I", "-u", "/opt/runner/python_runner.py"};
-      break;
-    case language::javascript: {
-      // V8 must fail with its own heap error before the memory cgroup kills it.
-      const auto heap_mib = std::max<std::uint64_t>(64, (limits.memory_bytes >> 20) * 3 / 4);
-      spec.argv = {"/usr/bin/node", "--max-old-space-size=" + std::to_string(heap_mib),
-                   "/opt/runner/node_runner.js"};
-      break;
-    }
-    case language::bash:
-      spec.argv = {"/usr/bin/python3", "-I", "-u", "/opt/runner/bash_runner.py"};
-      break;
-  }
-  return spec;
+local_backend::~local_backend() = default;
+
+void local_backend::start_pool(caf::actor_system& system) {
+  if (cfg_.warm_pool_size == 0 || cfg_.warm_pool_languages.empty()) return;
+  pool_ = std::make_unique<warm_pool>(
+      system, env_, cfg_.default_limits, cfg_.warm_pool_size, cfg_.warm_pool_languages,
+      [this] { return launcher_->live() < cfg_.max_sandboxes; });
 }
 
-sandbox_factory local_backend::factory() {
-  return [this](caf::actor_system& sys, language lang,
-                const resource_limits& limits) -> sandbox_actor {
-    return sys.spawn(local_sandbox, launcher_.get(), runner_spec(lang, limits),
-                     limits.output_bytes);
-  };
+void local_backend::drain_pool() {
+  if (pool_) pool_->drain();
+}
+
+sandbox_actor local_backend::acquire(caf::actor_system& system, language lang,
+                                     const resource_limits& limits) {
+  // Pooled sandboxes have the default limits; output and CPU caps are per cell.
+  const auto& d = cfg_.default_limits;
+  const bool pooled_limits = limits.memory_bytes == d.memory_bytes && limits.pids == d.pids &&
+                             limits.workspace_bytes == d.workspace_bytes &&
+                             limits.file_size_bytes == d.file_size_bytes &&
+                             limits.open_files == d.open_files &&
+                             limits.output_bytes == d.output_bytes;
+  if (pool_ && pooled_limits)
+    if (auto sandbox = pool_->take(lang)) return std::move(*sandbox);
+  return system.spawn(local_sandbox, env_, lang, limits);
 }
 
 nlohmann::json local_backend::describe() const {
   nlohmann::json caps = nlohmann::json::array();
   for (const auto& cap : launcher_->capabilities())
     caps.push_back({{"mechanism", cap.name}, {"available", cap.available}, {"detail", cap.detail}});
-  return {{"backend", "local"}, {"capabilities", caps}, {"live", launcher_->live()}};
+  return {{"backend", "local"},
+          {"capabilities", caps},
+          {"languages", catalog_->describe()},
+          {"live", launcher_->live()}};
 }
 
 }  // namespace codeexec

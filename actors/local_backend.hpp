@@ -1,8 +1,11 @@
-// The local sandbox backend: the launcher, the runner command per language, and the
-// factory that gives each execution a sandbox actor.
+// The local sandbox backend: the launcher, the kernels this host can run, the warm
+// pool, and the sandboxes it gives executions and stateful sandboxes.
 #pragma once
 
 #include "actors/execution.hpp"
+#include "actors/local_sandbox.hpp"
+#include "actors/runner_catalog.hpp"
+#include "actors/warm_pool.hpp"
 #include "core/config.hpp"
 #include "sandbox/launcher.hpp"
 
@@ -17,21 +20,31 @@ class local_backend {
  public:
   /// Probes the host; throws std::runtime_error with the reason and the fix.
   explicit local_backend(const config& cfg);
+  ~local_backend();
 
-  /// Spawns a SANDBOX actor running the runner of a language.
-  sandbox_factory factory();
+  /// Starts filling the warm pool (needs the actor system the sandboxes run in).
+  void start_pool(caf::actor_system& system);
+  /// Kills the pooled sandboxes and stops refilling (shutdown).
+  void drain_pool();
 
-  /// The runner command, environment and limits for a language.
-  sandbox::launch_spec runner_spec(language lang, const resource_limits& limits) const;
+  /// A sandbox for one execution of `lang`: a pooled one when the limits are the
+  /// defaults, else a fresh one.
+  sandbox_actor acquire(caf::actor_system& system, language lang, const resource_limits& limits);
 
-  /// For /health: what is enforced here and how many sandboxes live.
+  /// The kernels of this host.
+  const runner_catalog& catalog() const { return *catalog_; }
+
+  /// For /health: what is enforced here, the languages, and how many sandboxes live.
   nlohmann::json describe() const;
   std::size_t live() const { return launcher_->live(); }
+  std::size_t pooled() const { return pool_ ? pool_->size() : 0; }
 
  private:
   config cfg_;
-  std::string runner_dir_;
   std::unique_ptr<sandbox::launcher> launcher_;
+  std::shared_ptr<const runner_catalog> catalog_;
+  sandbox_environment env_;
+  std::unique_ptr<warm_pool> pool_;
 };
 
 /// The directory of the in-sandbox runners: RUNNER_DIR, else next to the binary,

@@ -3,37 +3,53 @@
 #pragma once
 
 #include "core/execution.hpp"
+#include "core/sandbox_spec.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace codeexec {
 
 class client_connection;
+struct sandbox_record;
 
-/// A cell for a sandbox's kernel.
+/// A cell for one of a sandbox's kernels.
 struct run_cell {
+  /// The execution's id: stop and input name the cell by it.
+  std::string id;
   std::string code;
   std::map<std::string, std::string> env;
-  /// CPU time the cell may use (the whole tree's); 0 for no limit.
+  /// CPU time the cell may use (the sandbox's, while it runs); 0 for no limit.
   std::uint64_t cpu_limit_ms = 0;
+  /// The context to run in; empty: the default context of `lang`.
+  std::string context_id;
+  language lang = language::python;
+  /// Whether `lang` was asked for (else the sandbox's own language).
+  bool lang_given = true;
+  /// stdin: this text, then end-of-file unless `stdin_open`.
+  std::string stdin_data;
+  bool stdin_open = false;
 };
 
 /// How a cell ended, as far as the sandbox knows.
 enum class cell_end {
   finished,      ///< the kernel reported the end of the cell
-  interrupted,   ///< the kernel stopped the cell on an interrupt
+  interrupted,   ///< the kernel stopped the cell on an interrupt; its state is kept
+  restarted,     ///< the cell would not stop: its kernel was killed and restarted
   killed,        ///< the sandbox was killed on request
   died,          ///< the kernel or sandbox exited on its own
-  start_failed,  ///< the sandbox could not start
-  output_limit,  ///< an output stream passed its cap; the sandbox was killed
-  cpu_limit,     ///< the cell used up its CPU time; the sandbox was killed
+  start_failed,  ///< the sandbox or the kernel could not start
+  output_limit,  ///< an output stream passed its cap
+  cpu_limit,     ///< the cell used up its CPU time
   broken,        ///< the kernel broke the protocol
+  refused,       ///< the request cannot run here (unknown context, language missing…)
 };
 
 struct cell_outcome {
@@ -46,9 +62,32 @@ struct cell_outcome {
   bool stderr_truncated = false;
   std::uint64_t peak_memory_bytes = 0;
   std::uint64_t cpu_ms = 0;
+  /// The context the cell ran in (empty if it never reached one).
+  std::string context_id;
+  /// For `refused`: the client-facing error.
+  std::optional<api_error> refusal;
 };
 
-/// Exit of a sandbox's init, reported by its I/O thread.
+/// One kernel of a sandbox, as the contexts API shows it.
+struct context_info {
+  std::string id;
+  language lang = language::python;
+  std::string cwd;
+  /// The context a request without contextId uses for this language.
+  bool is_default = false;
+  /// Cells running (0 or 1) and waiting.
+  std::size_t running = 0;
+  std::size_t queued = 0;
+};
+
+/// Turns a pooled (or fresh) sandbox into a stateful one.
+struct sandbox_settings {
+  std::shared_ptr<sandbox_record> record;
+  std::chrono::milliseconds idle_timeout{300000};
+  std::chrono::milliseconds max_lifetime{86400000};
+};
+
+/// Exit of a sandbox's init, or of one of its kernels, reported by its I/O thread.
 struct sandbox_exit {
   std::optional<int> exit_code;
   std::optional<int> signal;
@@ -60,5 +99,9 @@ struct sandbox_exit {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::kernel_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::run_cell)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::cell_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::context_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<codeexec::context_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::context_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::sandbox_settings)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::sandbox_exit)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nlohmann::json)

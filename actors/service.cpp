@@ -1,10 +1,14 @@
 #include "actors/service.hpp"
 
 #include "actors/client_registry.hpp"
+#include "actors/ask.hpp"
 #include "actors/client_session.hpp"
 #include "actors/execution.hpp"
 #include "actors/local_backend.hpp"
+#include "actors/sandbox_directory.hpp"
+#include "actors/sandbox_errors.hpp"
 #include "core/ids.hpp"
+#include "core/json_mapping.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 
@@ -31,6 +35,67 @@ caf::actor_system_config make_actor_config() {
   return cfg;
 }
 
+/// How long a kernel may take to start (a JVM takes a second or two).
+constexpr auto kernel_start_timeout = std::chrono::seconds(60);
+/// How long a sandbox may take to answer a question about its contexts.
+constexpr auto sandbox_answer_timeout = std::chrono::seconds(10);
+
+std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+nlohmann::json limits_json(const resource_limits& l) {
+  return {{"memoryMb", l.memory_bytes >> 20},      {"pids", l.pids},
+          {"workspaceMb", l.workspace_bytes >> 20}, {"fileSizeMb", l.file_size_bytes >> 20},
+          {"openFiles", l.open_files},              {"outputBytes", l.output_bytes}};
+}
+
+nlohmann::json sandbox_json(const sandbox_record& r) {
+  return {{"sandboxId", r.id},
+          {"language", to_string(r.lang)},
+          {"state", "running"},
+          {"createdAt", iso_time(unix_ms(r.created))},
+          {"expiresAt", iso_time(r.expires_at_ms.load())},
+          {"metadata", r.metadata},
+          {"limits", limits_json(r.limits)}};
+}
+
+nlohmann::json context_json(const context_info& c) {
+  return {{"id", c.id},           {"language", to_string(c.lang)}, {"cwd", c.cwd},
+          {"default", c.is_default}, {"running", c.running},          {"queued", c.queued}};
+}
+
+nlohmann::json file_entry_json(const sandbox::dir_entry& e) {
+  const char* type = e.type == sandbox::entry_type::file      ? "file"
+                     : e.type == sandbox::entry_type::dir     ? "dir"
+                     : e.type == sandbox::entry_type::symlink ? "symlink"
+                                                              : "other";
+  return {{"name", e.name}, {"path", e.path}, {"type", type}, {"size", e.size}, {"mode", e.mode}};
+}
+
+api_error sandbox_not_found(const std::string& id) {
+  return {404, "sandbox_not_found", "No sandbox '" + id + "'"};
+}
+
+api_error file_api_error(const sandbox::file_error& err) {
+  using sandbox::file_errc;
+  switch (err.code) {
+    case file_errc::not_found:
+      return {404, "file_not_found", err.message};
+    case file_errc::too_large:
+    case file_errc::no_space:
+      return {413, "payload_too_large", err.message};
+    case file_errc::permission_denied:
+      return {403, "forbidden", err.message};
+    case file_errc::sandbox_gone:
+      return {404, "sandbox_not_found", err.message};
+    case file_errc::io_error:
+      return {503, "io_error", err.message, 1};
+    default:
+      return {400, std::string{sandbox::to_string(err.code)}, err.message};
+  }
+}
+
 }  // namespace
 
 struct service::impl {
@@ -39,15 +104,40 @@ struct service::impl {
     registry = system.spawn(
         client_registry,
         caf::timespan{std::chrono::duration_cast<caf::timespan>(cfg.stream_replay_window)});
+    backend.start_pool(system);
   }
 
   ~impl() {
+    backend.drain_pool();
+    for (const auto& record : directory.all())
+      caf::anon_send_exit(record->actor, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
     system.await_all_actors_done();
   }
 
+  /// The sandbox an execution runs in: its stateful sandbox, or a one-shot one.
+  std::variant<sandbox_source, api_error> source_for(execution_request& request) {
+    if (request.sandbox_id.empty()) {
+      return sandbox_source{[this](caf::actor_system& sys, const execution_request& r) {
+        return sandbox_lease{backend.acquire(sys, r.lang, r.limits), true};
+      }};
+    }
+    auto record = directory.find(request.owner, request.sandbox_id);
+    if (!record) return sandbox_not_found(request.sandbox_id);
+    // The sandbox's variables, unless the execution sets its own.
+    for (const auto& [key, value] : record->env) request.env.emplace(key, value);
+    if (!request.lang_given && request.context_id.empty()) request.lang = record->lang;
+    const auto grace = 2 * cfg.interrupt_grace + std::chrono::seconds(5);
+    return sandbox_source{[actor = record->actor, grace](caf::actor_system&,
+                                                          const execution_request&) {
+      return sandbox_lease{actor, false, grace};
+    }};
+  }
+
   std::variant<std::string, api_error> start(execution_request request, execution_target target) {
     if (shutting_down) return api_error{503, "shutting_down", "The service is shutting down", 5};
+    auto source = source_for(request);
+    if (auto* err = std::get_if<api_error>(&source)) return *err;
     std::unique_lock lock{mutex};
     if (running.size() >= cfg.max_concurrent_executions)
       return api_error{503, "overloaded",
@@ -62,9 +152,10 @@ struct service::impl {
                            " executions; retry when one has finished",
                        1};
     auto id = make_uuid();
-    auto handle =
-        system.spawn(execution, id, std::move(request), std::move(target), backend.factory());
-    running.emplace(id, handle);
+    const bool interactive = request.stdin_open;
+    auto handle = system.spawn(execution, id, std::move(request), std::move(target),
+                               std::move(std::get<sandbox_source>(source)));
+    running.emplace(id, running_execution{handle, owner, interactive});
     ++running_by_owner[owner];
     lock.unlock();
     handle->attach_functor([this, id, owner](const caf::error&) {
@@ -88,19 +179,25 @@ struct service::impl {
 
   void cancel_all(const std::string& reason) {
     std::lock_guard lock{mutex};
-    for (const auto& [id, execution] : running) caf::anon_send(execution, atom::cancel_v, reason);
+    for (const auto& [id, entry] : running) caf::anon_send(entry.actor, atom::cancel_v, reason);
   }
 
   config cfg;
   caf::actor_system_config actor_config;
   caf::actor_system system;
   local_backend backend;
+  sandbox_directory directory;
   client_registry_actor registry;
   std::atomic<bool> shutting_down{false};
   std::atomic<std::uint64_t> connected_clients{0};
   mutable std::mutex mutex;
   std::condition_variable all_done;
-  std::unordered_map<std::string, execution_actor> running;       // guarded by mutex
+  struct running_execution {
+    execution_actor actor;
+    std::string owner;
+    bool interactive = false;
+  };
+  std::unordered_map<std::string, running_execution> running;     // guarded by mutex
   std::unordered_map<std::string, std::size_t> running_by_owner;  // guarded by mutex
   bool forced = false;                                            // guarded by mutex
 };
@@ -122,6 +219,203 @@ std::variant<std::string, api_error> service::execute_stream(execution_request r
   execution_target target;
   target.registry = impl_->registry;
   return impl_->start(std::move(request), std::move(target));
+}
+
+std::optional<api_error> service::send_stdin(const std::string& owner,
+                                             const std::string& execution_id,
+                                             stdin_request input) {
+  std::lock_guard lock{impl_->mutex};
+  auto it = impl_->running.find(execution_id);
+  if (it == impl_->running.end() || it->second.owner != owner)
+    return api_error{404, "execution_not_found",
+                     "No running execution '" + execution_id + "'"};
+  if (!it->second.interactive)
+    return api_error{409, "stdin_closed",
+                     "The execution's stdin is not open: start it with \"interactive\": true"};
+  caf::anon_send(it->second.actor, atom::input_v, std::move(input.data), input.eof);
+  return std::nullopt;
+}
+
+void service::create_sandbox(sandbox_request request, json_callback done) {
+  auto& im = *impl_;
+  if (im.shutting_down) {
+    done(api_error{503, "shutting_down", "The service is shutting down", 5});
+    return;
+  }
+  if (im.directory.count(request.owner) >= im.cfg.key_max_sandboxes) {
+    done(api_error{429, "too_many_sandboxes",
+                   "This API key already has " + std::to_string(im.cfg.key_max_sandboxes) +
+                       " sandboxes; delete one first",
+                   1});
+    return;
+  }
+  // A pooled sandbox does not count against the maximum: it already lives.
+  const bool room = im.backend.live() < im.cfg.max_sandboxes || im.backend.pooled() > 0;
+  if (!room) {
+    done(api_error{503, "too_many_sandboxes",
+                   "The server runs its maximum of " + std::to_string(im.cfg.max_sandboxes) +
+                       " sandboxes; retry shortly",
+                   5});
+    return;
+  }
+  auto record = std::make_shared<sandbox_record>();
+  record->id = make_short_id();
+  record->owner = std::move(request.owner);
+  record->lang = request.lang;
+  record->env = std::move(request.env);
+  record->metadata = std::move(request.metadata);
+  record->limits = request.limits;
+  record->created = std::chrono::system_clock::now();
+  record->expires_at_ms = unix_ms(record->created) + request.idle_timeout.count();
+  record->actor = im.backend.acquire(im.system, request.lang, request.limits);
+  record->actor->attach_functor([this, id = record->id](const caf::error&) {
+    impl_->directory.remove(id);
+  });
+  sandbox_settings settings{record, request.idle_timeout, im.cfg.sandbox_max_lifetime};
+  const auto per_key = im.cfg.key_max_sandboxes;
+  ask(
+      im.system, record->actor, kernel_start_timeout,
+      [this, record, per_key, done](bool) {
+        if (!impl_->directory.add(record, per_key)) {
+          caf::anon_send_exit(record->actor, caf::exit_reason::user_shutdown);
+          done(api_error{429, "too_many_sandboxes",
+                         "This API key already has " + std::to_string(per_key) +
+                             " sandboxes; delete one first",
+                         1});
+          return;
+        }
+        log::info("sandbox created", {{"sandboxId", record->id},
+                                      {"language", to_string(record->lang)}});
+        done(sandbox_json(*record));
+      },
+      [record, done](const caf::error& err) {
+        caf::anon_send_exit(record->actor, caf::exit_reason::user_shutdown);
+        auto api = to_api_error(err);
+        if (api.status == 404) api = {503, "sandbox_start_failed", "The sandbox ended while starting", 1};
+        done(api);
+      },
+      atom::adopt_v, std::move(settings));
+}
+
+json_result service::list_sandboxes(const std::string& owner) const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& record : impl_->directory.list(owner)) out.push_back(sandbox_json(*record));
+  return nlohmann::json{{"sandboxes", std::move(out)}};
+}
+
+json_result service::get_sandbox(const std::string& owner, const std::string& id) const {
+  auto record = impl_->directory.find(owner, id);
+  if (!record) return sandbox_not_found(id);
+  return sandbox_json(*record);
+}
+
+std::optional<api_error> service::delete_sandbox(const std::string& owner, const std::string& id) {
+  auto record = impl_->directory.find(owner, id);
+  if (!record) return sandbox_not_found(id);
+  impl_->directory.remove(id);
+  log::info("sandbox deleted", {{"sandboxId", id}});
+  // Running cells are answered ("killed") before the actor ends.
+  caf::anon_send(record->actor, atom::kill_v);
+  return std::nullopt;
+}
+
+json_result service::set_sandbox_timeout(const std::string& owner, const std::string& id,
+                                         std::chrono::milliseconds timeout) {
+  auto record = impl_->directory.find(owner, id);
+  if (!record) return sandbox_not_found(id);
+  // Shown at once; the actor keeps it current from then on.
+  record->expires_at_ms = unix_ms(std::chrono::system_clock::now()) + timeout.count();
+  caf::anon_send(record->actor, atom::timeout_v, timeout);
+  return sandbox_json(*record);
+}
+
+void service::interrupt_sandbox(const std::string& owner, const std::string& id,
+                                const std::string& context_id, json_callback done) {
+  auto record = impl_->directory.find(owner, id);
+  if (!record) return done(sandbox_not_found(id));
+  ask(
+      impl_->system, record->actor, sandbox_answer_timeout,
+      [done](std::uint64_t count) { done(nlohmann::json{{"interrupted", count}}); },
+      [done](const caf::error& err) { done(to_api_error(err)); }, atom::interrupt_v,
+      context_id);
+}
+
+void service::create_context(const std::string& owner, const std::string& id,
+                             context_request request, json_callback done) {
+  auto record = impl_->directory.find(owner, id);
+  if (!record) return done(sandbox_not_found(id));
+  ask(
+      impl_->system, record->actor, kernel_start_timeout,
+      [done](context_info& info) { done(context_json(info)); },
+      [done](const caf::error& err) { done(to_api_error(err)); }, atom::create_v,
+      std::move(request));
+}
+
+void service::list_contexts(const std::string& owner, const std::string& id, json_callback done) {
+  auto record = impl_->directory.find(owner, id);
+  if (!record) return done(sandbox_not_found(id));
+  ask(
+      impl_->system, record->actor, sandbox_answer_timeout,
+      [done](std::vector<context_info>& contexts) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& c : contexts) out.push_back(context_json(c));
+        done(nlohmann::json{{"contexts", std::move(out)}});
+      },
+      [done](const caf::error& err) { done(to_api_error(err)); }, atom::get_v);
+}
+
+void service::delete_context(const std::string& owner, const std::string& id,
+                             const std::string& context_id, json_callback done) {
+  auto record = impl_->directory.find(owner, id);
+  if (!record) return done(sandbox_not_found(id));
+  ask(
+      impl_->system, record->actor, sandbox_answer_timeout,
+      [done](bool) { done(nlohmann::json{{"deleted", true}}); },
+      [done](const caf::error& err) { done(to_api_error(err)); }, atom::remove_v, context_id);
+}
+
+void service::restart_context(const std::string& owner, const std::string& id,
+                              const std::string& context_id, json_callback done) {
+  auto record = impl_->directory.find(owner, id);
+  if (!record) return done(sandbox_not_found(id));
+  ask(
+      impl_->system, record->actor, kernel_start_timeout,
+      [done](context_info& info) { done(context_json(info)); },
+      [done](const caf::error& err) { done(to_api_error(err)); }, atom::restart_v, context_id);
+}
+
+std::variant<std::string, api_error> service::read_file(const std::string& owner,
+                                                        const std::string& id,
+                                                        const std::string& path) const {
+  auto record = impl_->directory.find(owner, id);
+  if (!record || !record->files) return sandbox_not_found(id);
+  caf::anon_send(record->actor, atom::tick_v, true);
+  auto read = record->files->read(path, impl_->cfg.max_body_bytes);
+  if (!read) return file_api_error(read.error());
+  return std::move(read).value();
+}
+
+json_result service::write_file(const std::string& owner, const std::string& id,
+                                const std::string& path, std::string_view data) const {
+  auto record = impl_->directory.find(owner, id);
+  if (!record || !record->files) return sandbox_not_found(id);
+  caf::anon_send(record->actor, atom::tick_v, true);
+  auto written = record->files->write(path, data);
+  if (!written) return file_api_error(written.error());
+  return nlohmann::json{{"path", path}, {"size", written.value()}};
+}
+
+json_result service::list_files(const std::string& owner, const std::string& id,
+                                const std::string& path) const {
+  auto record = impl_->directory.find(owner, id);
+  if (!record || !record->files) return sandbox_not_found(id);
+  caf::anon_send(record->actor, atom::tick_v, true);
+  auto listed = record->files->list(path);
+  if (!listed) return file_api_error(listed.error());
+  nlohmann::json entries = nlohmann::json::array();
+  for (const auto& e : listed.value().entries) entries.push_back(file_entry_json(e));
+  return nlohmann::json{
+      {"path", path}, {"entries", std::move(entries)}, {"truncated", listed.value().truncated}};
 }
 
 std::shared_ptr<client_link> service::connect_client(
@@ -158,7 +452,11 @@ nlohmann::json service::health() const {
   return {
       {"status", impl_->shutting_down ? "shutting_down" : "ok"},
       {"backend", backend["backend"]},
-      {"sandboxes", {{"live", impl_->backend.live()}}},
+      {"sandboxes",
+       {{"live", impl_->backend.live()},
+        {"stateful", impl_->directory.size()},
+        {"pooled", impl_->backend.pooled()}}},
+      {"languages", backend["languages"]},
       {"executions", {{"running", running}}},
       {"clients", {{"connected", impl_->connected_clients.load()}}},
       {"capabilities", backend["capabilities"]},
@@ -195,6 +493,12 @@ void service::shutdown(std::chrono::milliseconds grace) {
     impl_->cancel_all("the service is shutting down");
     // A cancelled execution reports (to its sockets too) within its kill grace (5 s).
     impl_->wait_for_executions(std::chrono::steady_clock::now() + std::chrono::seconds(6), false);
+  }
+  // Stateful sandboxes and the warm pool end with the service.
+  impl_->backend.drain_pool();
+  for (const auto& record : impl_->directory.all()) {
+    impl_->directory.remove(record->id);
+    caf::anon_send(record->actor, atom::kill_v);
   }
   caf::scoped_actor self{impl_->system, /*hide=*/true};
   self->request(impl_->registry, std::chrono::seconds(5), atom::shutdown_v)

@@ -6,12 +6,15 @@
 #include "core/api_error.hpp"
 #include "core/config.hpp"
 #include "core/execution.hpp"
+#include "core/request_parsing.hpp"
+#include "core/sandbox_spec.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -19,6 +22,11 @@ namespace codeexec {
 
 /// One connected WebSocket, as the HTTP layer holds it.
 struct client_link;
+
+/// A JSON answer or a client error.
+using json_result = std::variant<nlohmann::json, api_error>;
+/// Called exactly once, from an actor thread, with the answer.
+using json_callback = std::function<void(json_result)>;
 
 class service {
  public:
@@ -36,6 +44,40 @@ class service {
 
   /// Runs code whose events go to the WebSocket clients of request.client_id.
   std::variant<std::string, api_error> execute_stream(execution_request request);
+
+  /// Input for a running execution of `owner` (202 when accepted).
+  std::optional<api_error> send_stdin(const std::string& owner, const std::string& execution_id,
+                                      stdin_request input);
+
+  // ---- stateful sandboxes (a sandbox belongs to the key that created it) ----
+
+  /// Creates a sandbox; `done` gets its description once its first kernel is ready.
+  void create_sandbox(sandbox_request request, json_callback done);
+  json_result list_sandboxes(const std::string& owner) const;
+  json_result get_sandbox(const std::string& owner, const std::string& id) const;
+  std::optional<api_error> delete_sandbox(const std::string& owner, const std::string& id);
+  /// Sets a sandbox's idle timeout, counted from now.
+  json_result set_sandbox_timeout(const std::string& owner, const std::string& id,
+                                  std::chrono::milliseconds timeout);
+  /// Interrupts the running cells of a sandbox (of one context, if given).
+  void interrupt_sandbox(const std::string& owner, const std::string& id,
+                         const std::string& context_id, json_callback done);
+
+  void create_context(const std::string& owner, const std::string& id, context_request request,
+                      json_callback done);
+  void list_contexts(const std::string& owner, const std::string& id, json_callback done);
+  void delete_context(const std::string& owner, const std::string& id,
+                      const std::string& context_id, json_callback done);
+  void restart_context(const std::string& owner, const std::string& id,
+                       const std::string& context_id, json_callback done);
+
+  /// Files in a sandbox's /home/user and /tmp.
+  std::variant<std::string, api_error> read_file(const std::string& owner, const std::string& id,
+                                                 const std::string& path) const;
+  json_result write_file(const std::string& owner, const std::string& id, const std::string& path,
+                         std::string_view data) const;
+  json_result list_files(const std::string& owner, const std::string& id,
+                         const std::string& path) const;
 
   /// A WebSocket for a clientId of `owner` (an API key identity, or "") opened; it
   /// receives that clientId's events from now on (and the replay of recent executions).

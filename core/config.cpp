@@ -109,6 +109,31 @@ config make_config(const std::function<std::optional<std::string>(const std::str
   if (auto v = get("RUNNER_DIR")) cfg.runner_dir = *v;
   integer("SANDBOX_UID_BASE", cfg.sandbox_uid_base, 1000, 4000000000u);
   integer("MAX_SANDBOXES", cfg.max_sandboxes, 1, 65536);
+  millis("SANDBOX_IDLE_TIMEOUT_MS", cfg.sandbox_idle_timeout, 1000);
+  millis("SANDBOX_IDLE_TIMEOUT_MAX_MS", cfg.sandbox_idle_timeout_max, 1000);
+  if (cfg.sandbox_idle_timeout > cfg.sandbox_idle_timeout_max)
+    throw config_error("SANDBOX_IDLE_TIMEOUT_MS must not exceed SANDBOX_IDLE_TIMEOUT_MAX_MS");
+  millis("SANDBOX_MAX_LIFETIME_MS", cfg.sandbox_max_lifetime, 1000);
+  integer("KEY_MAX_SANDBOXES", cfg.key_max_sandboxes, 1, 65536);
+  integer("MAX_CONTEXTS_PER_SANDBOX", cfg.max_contexts_per_sandbox, 1, 31);
+  millis("INTERRUPT_GRACE_MS", cfg.interrupt_grace, 100);
+  integer("WARM_POOL_SIZE", cfg.warm_pool_size, 0, 1024);
+  if (auto v = get("WARM_POOL_LANGUAGES")) {
+    cfg.warm_pool_languages.clear();
+    std::size_t start = 0;
+    while (start <= v->size()) {
+      auto end = v->find(',', start);
+      if (end == std::string::npos) end = v->size();
+      const auto name = trim(v->substr(start, end - start));
+      start = end + 1;
+      if (name.empty()) continue;
+      const auto lang = parse_language(name);
+      if (!lang)
+        throw config_error("WARM_POOL_LANGUAGES=" + *v + ": unknown language '" + name +
+                           "'; known: " + std::string{supported_languages});
+      cfg.warm_pool_languages.push_back(*lang);
+    }
+  }
   // Each limit has a default (LIMIT_X) and a maximum a request may ask for (LIMIT_X_MAX).
   auto limit = [&](const std::string& name, std::uint64_t resource_limits::*field,
                    std::uint64_t unit, std::uint64_t min, std::uint64_t max) {

@@ -2,6 +2,7 @@
 // Every variable is documented in .env.example.
 #pragma once
 
+#include "core/language.hpp"
 #include "core/limits.hpp"
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace codeexec {
 
@@ -57,6 +59,23 @@ struct config {
   std::string runner_dir;  ///< empty: found next to the binary or in the source tree
   std::uint32_t sandbox_uid_base = 200000;
   std::uint32_t max_sandboxes = 1024;
+
+  // Stateful sandboxes (POST /sandboxes).
+  /// Idle time after which a sandbox is destroyed, when its request gives none.
+  std::chrono::milliseconds sandbox_idle_timeout{300000};
+  /// The longest idle timeout a request may ask for.
+  std::chrono::milliseconds sandbox_idle_timeout_max{3600000};
+  /// A sandbox is destroyed this long after its creation, busy or not.
+  std::chrono::milliseconds sandbox_max_lifetime{86400000};
+  /// Live stateful sandboxes per API key.
+  std::size_t key_max_sandboxes = 16;
+  /// Kernels (contexts) per sandbox.
+  std::size_t max_contexts_per_sandbox = 8;
+  /// How long an interrupted cell may take to stop before its kernel is restarted.
+  std::chrono::milliseconds interrupt_grace{2000};
+  /// Ready sandboxes kept per pooled language (never above MAX_SANDBOXES).
+  std::size_t warm_pool_size = 2;
+  std::vector<language> warm_pool_languages{language::python, language::javascript};
   /// What an execution gets when its request names no limit.
   resource_limits default_limits;
   /// The most a request may ask for.

@@ -2,6 +2,7 @@
 // the local kernels, the E2B cloud client and every public API speak it.
 #pragma once
 
+#include "core/api_error.hpp"
 #include "core/language.hpp"
 #include "core/limits.hpp"
 
@@ -29,6 +30,16 @@ struct execution_request {
   resource_limits limits;
   /// The API key identity that asked ("" when the service has no keys).
   std::string owner;
+  /// Set for /sandboxes/{id}/execute*: the stateful sandbox to run in.
+  std::string sandbox_id;
+  /// The sandbox's context (kernel) to run in; empty: the default one of `lang`.
+  std::string context_id;
+  /// Whether the request named a language (a sandbox otherwise runs its own).
+  bool lang_given = false;
+  /// What the code reads on stdin: this text, then end-of-file unless `stdin_open`.
+  std::string stdin_data;
+  /// Keep stdin open: the client sends more (WebSocket or POST /executions/{id}/stdin).
+  bool stdin_open = false;
 };
 
 /// A code error, E2B's ExecutionError.
@@ -84,6 +95,9 @@ struct execution_report {
   std::string execution_id;
   execution_result result;
   std::chrono::milliseconds duration{0};
+  /// Set when the request could not run at all (unknown context, language not
+  /// available): the HTTP reply is this error instead of a result.
+  std::optional<api_error> rejection;
 };
 
 }  // namespace codeexec

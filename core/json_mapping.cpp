@@ -1,5 +1,8 @@
 #include "core/json_mapping.hpp"
 
+#include <cstdio>
+#include <ctime>
+
 namespace codeexec {
 
 using json = nlohmann::json;
@@ -14,6 +17,18 @@ json to_json(const execution_error& err) {
 
 std::string dump(const json& j) {
   return j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
+}
+
+std::string iso_time(std::int64_t unix_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char buf[32];
+  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+  char out[48];
+  std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buf,
+                static_cast<int>(unix_ms % 1000));
+  return out;
 }
 
 std::string error_body(const api_error& err) {

@@ -31,6 +31,9 @@ std::string status_message(std::string_view execution_id, std::string_view statu
 std::optional<std::string> output_message(std::string_view execution_id, const kernel_event& event);
 std::string result_message(const execution_report& report);
 
+/// RFC 3339 UTC time with milliseconds, e.g. "2026-11-26T12:00:00.000Z".
+std::string iso_time(std::int64_t unix_ms);
+
 /// A string member of an untrusted JSON object; empty when absent or not a string.
 std::string string_field(const nlohmann::json& object, const char* key);
 

@@ -12,7 +12,10 @@ std::optional<language> parse_language(std::string_view name) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (lower == "python") return language::python;
   if (lower == "javascript" || lower == "js") return language::javascript;
+  if (lower == "typescript" || lower == "ts") return language::typescript;
   if (lower == "bash" || lower == "sh") return language::bash;
+  if (lower == "java") return language::java;
+  if (lower == "r") return language::r;
   return std::nullopt;
 }
 
@@ -22,8 +25,14 @@ std::string_view to_string(language lang) {
       return "python";
     case language::javascript:
       return "javascript";
+    case language::typescript:
+      return "typescript";
     case language::bash:
       return "bash";
+    case language::java:
+      return "java";
+    case language::r:
+      return "r";
   }
   return "unknown";
 }

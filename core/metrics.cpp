@@ -43,7 +43,7 @@ namespace {
 // rate() sees the whole history; the hot paths then index these arrays.
 constexpr std::array all_actor_kinds{actor_kind::execution, actor_kind::sandbox,
                                      actor_kind::client_session, actor_kind::client_registry};
-constexpr std::array all_languages{language::python, language::javascript, language::bash};
+
 constexpr std::array all_verdicts{verdict::ok,           verdict::error,        verdict::timeout,
                                   verdict::memory_limit, verdict::output_limit, verdict::killed,
                                   verdict::sandbox_error};

@@ -244,6 +244,15 @@ class restinio_server final : public server {
     info.path = path;
     info.authorization = header(req, restinio::http_field::authorization);
     info.origin = header(req, restinio::http_field::origin);
+    try {
+      // Relaxed: a file path's '/' need not be percent-encoded; '+' stays '+'.
+      const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(head.query());
+      for (const auto& [name, value] : query)
+        info.query.emplace_back(std::string{name}, std::string{value});
+    } catch (const std::exception&) {
+      send_reply(req, error_reply(api_error::bad_request("The query string is malformed")));
+      return restinio::request_accepted();
+    }
     routes_.handle(info, req->body(), [req](reply r) { send_reply(req, r); });
     return restinio::request_accepted();
   }

@@ -7,16 +7,91 @@
 namespace codeexec::http {
 namespace {
 
-/// Known paths, the method each takes, and whether it needs an API key.
+/// What a route does; the handler switches on it.
+enum class action {
+  health,
+  ready,
+  metrics,
+  execute,
+  execute_stream,
+  stdin_input,
+  create_sandbox,
+  list_sandboxes,
+  get_sandbox,
+  delete_sandbox,
+  sandbox_timeout,
+  sandbox_execute,
+  sandbox_execute_stream,
+  sandbox_interrupt,
+  create_context,
+  list_contexts,
+  delete_context,
+  restart_context,
+  read_file,
+  write_file,
+  list_files,
+};
+
+/// A path template ("{x}" matches one segment), a method and whether it needs a key.
 struct route {
   std::string_view path;
   std::string_view method;
-  bool needs_key;
+  action what;
+  bool needs_key = true;
 };
 constexpr route known_routes[] = {
-    {"/health", "GET", false},  {"/ready", "GET", false},          {"/metrics", "GET", false},
-    {"/execute", "POST", true}, {"/execute-stream", "POST", true},
+    {"/health", "GET", action::health, false},
+    {"/ready", "GET", action::ready, false},
+    {"/metrics", "GET", action::metrics, false},
+    {"/execute", "POST", action::execute},
+    {"/execute-stream", "POST", action::execute_stream},
+    {"/executions/{id}/stdin", "POST", action::stdin_input},
+    {"/sandboxes", "POST", action::create_sandbox},
+    {"/sandboxes", "GET", action::list_sandboxes},
+    {"/sandboxes/{id}", "GET", action::get_sandbox},
+    {"/sandboxes/{id}", "DELETE", action::delete_sandbox},
+    {"/sandboxes/{id}/timeout", "POST", action::sandbox_timeout},
+    {"/sandboxes/{id}/execute", "POST", action::sandbox_execute},
+    {"/sandboxes/{id}/execute-stream", "POST", action::sandbox_execute_stream},
+    {"/sandboxes/{id}/interrupt", "POST", action::sandbox_interrupt},
+    {"/sandboxes/{id}/contexts", "POST", action::create_context},
+    {"/sandboxes/{id}/contexts", "GET", action::list_contexts},
+    {"/sandboxes/{id}/contexts/{ctx}", "DELETE", action::delete_context},
+    {"/sandboxes/{id}/contexts/{ctx}/restart", "POST", action::restart_context},
+    {"/sandboxes/{id}/files", "GET", action::read_file},
+    {"/sandboxes/{id}/files", "PUT", action::write_file},
+    {"/sandboxes/{id}/files/list", "GET", action::list_files},
 };
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+/// Whether `path` fits `pattern`; fills the values of its "{x}" segments, in order.
+bool matches(std::string_view pattern, const std::vector<std::string_view>& path,
+             std::vector<std::string>& params) {
+  const auto parts = split_path(pattern);
+  if (parts.size() != path.size()) return false;
+  std::vector<std::string> found;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].starts_with('{')) {
+      if (path[i].empty()) return false;
+      found.emplace_back(path[i]);
+    } else if (parts[i] != path[i]) {
+      return false;
+    }
+  }
+  params = std::move(found);
+  return true;
+}
 
 reply json_reply(int status, std::string body) {
   return {status, std::move(body), {}};
@@ -83,101 +158,233 @@ std::variant<std::string, api_error> routes::authenticate(const request_info& re
   return *owner;
 }
 
+/// One request on its way through the routes.
+struct routes::call {
+  const route* match = nullptr;
+  std::vector<std::string> params;  ///< values of the route's "{x}" segments
+  std::vector<std::pair<std::string, std::string>> query;
+  std::string owner;
+  std::string body;
+  reply_fn respond;
+
+  std::string query_value(std::string_view name) const {
+    for (const auto& [k, v] : query)
+      if (k == name) return v;
+    return {};
+  }
+  void answer(json_result result, int ok_status = 200) const {
+    if (auto* err = std::get_if<api_error>(&result))
+      respond(error_reply(*err));
+    else
+      respond(json_reply(ok_status, dump(std::get<nlohmann::json>(result))));
+  }
+  /// A callback for the service that answers with `ok_status` (or the error).
+  json_callback answer_later(int ok_status = 200) const {
+    return [respond = respond, ok_status](json_result result) {
+      if (auto* err = std::get_if<api_error>(&result))
+        respond(error_reply(*err));
+      else
+        respond(json_reply(ok_status, dump(std::get<nlohmann::json>(result))));
+    };
+  }
+};
+
 void routes::handle(const request_info& req, std::string body, reply_fn respond_plain) {
   auto path = req.path;
   // Tolerate one trailing slash, as most HTTP frameworks do.
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  const route* match = nullptr;
-  for (const auto& r : known_routes)
-    if (r.path == path) match = &r;
+  const auto segments = split_path(path);
+  call c;
+  std::string allowed;  // methods of the path, for 405 and CORS preflights
+  for (const auto& r : known_routes) {
+    std::vector<std::string> params;
+    if (!matches(r.path, segments, params)) continue;
+    allowed += (allowed.empty() ? "" : ", ") + std::string{r.method};
+    if (r.method == req.method || (!c.match && req.method == "OPTIONS")) {
+      c.match = &r;
+      c.params = std::move(params);
+    }
+  }
   // Every reply carries the CORS headers and is counted under its route template.
   auto cors = cors_headers(req.origin);
-  auto respond = [respond_plain = std::move(respond_plain), cors,
-                  route = match ? match->path : std::string_view{"other"}](reply r) {
+  c.respond = [respond_plain = std::move(respond_plain), cors,
+               route = c.match ? c.match->path : std::string_view{"other"}](reply r) {
     r.headers.insert(r.headers.end(), cors.begin(), cors.end());
     metrics::http_request(route, r.status);
     respond_plain(std::move(r));
   };
-  if (!match) {
-    respond(error_reply({404, "not_found", "No route for " + std::string{path}}));
+  if (allowed.empty()) {
+    c.respond(error_reply({404, "not_found", "No route for " + std::string{path}}));
     return;
   }
   if (req.method == "OPTIONS" && !cors.empty()) {
     // A CORS preflight.
     reply r{204, "", {}};
-    r.headers = {{"Access-Control-Allow-Methods", std::string{match->method}},
+    r.headers = {{"Access-Control-Allow-Methods", allowed},
                  {"Access-Control-Allow-Headers", "Authorization, Content-Type"},
                  {"Access-Control-Max-Age", "600"}};
-    respond(std::move(r));
+    c.respond(std::move(r));
     return;
   }
-  if (req.method != match->method) {
+  if (!c.match || c.match->method != req.method) {
     auto r = error_reply({405, "method_not_allowed",
-                          std::string{path} + " accepts " + std::string{match->method} + " only"});
-    r.headers.emplace_back("Allow", std::string{match->method});
-    respond(std::move(r));
+                          std::string{path} + " accepts " + allowed + " only"});
+    r.headers.emplace_back("Allow", allowed);
+    c.respond(std::move(r));
     return;
   }
-  std::string owner;
-  if (match->needs_key) {
+  if (c.match->needs_key) {
     auto who = authenticate(req);
     if (auto* err = std::get_if<api_error>(&who)) {
-      respond(error_reply(*err));
+      c.respond(error_reply(*err));
       return;
     }
-    owner = std::get<std::string>(who);
+    c.owner = std::get<std::string>(who);
   }
-  if (path == "/health") {
-    respond(json_reply(200, dump(service_.health())));
-  } else if (path == "/ready") {
-    auto readiness = service_.readiness();
-    const bool ready = readiness.value("ready", false);
-    respond(json_reply(ready ? 200 : 503, dump(readiness)));
-  } else if (path == "/metrics") {
-    reply r{200, service_.metrics_text(), {}};
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    respond(std::move(r));
-  } else if (path == "/execute") {
-    execute(std::move(owner), std::move(body), std::move(respond));
-  } else {
-    execute_stream(std::move(owner), std::move(body), std::move(respond));
+  c.query = req.query;
+  c.body = std::move(body);
+  dispatch(c);
+}
+
+void routes::dispatch(call& c) {
+  const auto id = c.params.empty() ? std::string{} : c.params[0];
+  switch (c.match->what) {
+    case action::health:
+      return c.respond(json_reply(200, dump(service_.health())));
+    case action::ready: {
+      auto readiness = service_.readiness();
+      const bool ready = readiness.value("ready", false);
+      return c.respond(json_reply(ready ? 200 : 503, dump(readiness)));
+    }
+    case action::metrics: {
+      reply r{200, service_.metrics_text(), {}};
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      return c.respond(std::move(r));
+    }
+    case action::execute:
+      return execute(c, execute_endpoint::execute);
+    case action::execute_stream:
+      return execute(c, execute_endpoint::execute_stream);
+    case action::sandbox_execute:
+      return execute(c, execute_endpoint::sandbox_execute);
+    case action::sandbox_execute_stream:
+      return execute(c, execute_endpoint::sandbox_execute_stream);
+    case action::stdin_input: {
+      auto parsed = parse_stdin_request(c.body, cfg_);
+      if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));
+      auto& input = std::get<stdin_request>(parsed);
+      const auto bytes = input.data.size();
+      const bool eof = input.eof;
+      if (auto err = service_.send_stdin(c.owner, id, std::move(input)))
+        return c.respond(error_reply(*err));
+      return c.answer(nlohmann::json{{"accepted", bytes}, {"eof", eof}}, 202);
+    }
+    case action::create_sandbox: {
+      auto parsed = parse_sandbox_request(c.body, cfg_);
+      if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));
+      auto& request = std::get<sandbox_request>(parsed);
+      request.owner = c.owner;
+      return service_.create_sandbox(std::move(request), c.answer_later(201));
+    }
+    case action::list_sandboxes:
+      return c.answer(service_.list_sandboxes(c.owner));
+    case action::get_sandbox:
+      return c.answer(service_.get_sandbox(c.owner, id));
+    case action::delete_sandbox:
+      if (auto err = service_.delete_sandbox(c.owner, id)) return c.respond(error_reply(*err));
+      return c.respond(reply{204, "", {}});
+    case action::sandbox_timeout: {
+      auto parsed = parse_timeout_request(c.body, cfg_);
+      if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));
+      return c.answer(
+          service_.set_sandbox_timeout(c.owner, id, std::get<std::chrono::milliseconds>(parsed)));
+    }
+    case action::sandbox_interrupt: {
+      std::string context_id;
+      if (c.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+        auto doc = nlohmann::json::parse(c.body, nullptr, false);
+        if (!doc.is_object())
+          return c.respond(error_reply(api_error::bad_request(
+              "The body must be empty or {\"contextId\": \"…\"}")));
+        context_id = string_field(doc, "contextId");
+      }
+      return service_.interrupt_sandbox(c.owner, id, context_id, c.answer_later());
+    }
+    case action::create_context: {
+      auto parsed = parse_context_request(c.body);
+      if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));
+      return service_.create_context(c.owner, id, std::get<context_request>(parsed),
+                                     c.answer_later(201));
+    }
+    case action::list_contexts:
+      return service_.list_contexts(c.owner, id, c.answer_later());
+    case action::delete_context: {
+      auto respond = c.respond;
+      return service_.delete_context(c.owner, id, c.params[1], [respond](json_result result) {
+        if (auto* err = std::get_if<api_error>(&result))
+          respond(error_reply(*err));
+        else
+          respond(reply{204, "", {}});
+      });
+    }
+    case action::restart_context:
+      return service_.restart_context(c.owner, id, c.params[1], c.answer_later());
+    case action::read_file:
+    case action::write_file:
+    case action::list_files:
+      return sandbox_files(c);
   }
 }
 
-void routes::execute(std::string owner, std::string body, reply_fn respond) {
-  auto parsed = parse_execute_request(body, cfg_, execute_endpoint::execute);
-  if (auto* err = std::get_if<api_error>(&parsed)) {
-    respond(error_reply(*err));
-    return;
+void routes::sandbox_files(call& c) {
+  const auto& id = c.params[0];
+  auto path = c.query_value("path");
+  if (path.empty() && c.match->what == action::list_files) path = "/home/user";
+  if (path.empty())
+    return c.respond(error_reply(
+        api_error::bad_request("The `path` query parameter is required: ?path=/home/user/file")));
+  switch (c.match->what) {
+    case action::read_file: {
+      auto read = service_.read_file(c.owner, id, path);
+      if (auto* err = std::get_if<api_error>(&read)) return c.respond(error_reply(*err));
+      reply r{200, std::move(std::get<std::string>(read)), {}};
+      r.content_type = "application/octet-stream";
+      return c.respond(std::move(r));
+    }
+    case action::write_file:
+      return c.answer(service_.write_file(c.owner, id, path, c.body));
+    default:
+      return c.answer(service_.list_files(c.owner, id, path));
   }
-  auto& request = std::get<execution_request>(parsed);
-  request.owner = std::move(owner);
-  // The reply function is shared: the service either calls it with the report or
-  // returns an error synchronously, never both.
-  auto shared = std::make_shared<reply_fn>(std::move(respond));
-  auto started = service_.execute(std::move(request), [shared](execution_report report) {
-    (*shared)(json_reply(200, execute_response(report)));
-  });
-  if (auto* err = std::get_if<api_error>(&started)) (*shared)(error_reply(*err));
 }
 
-void routes::execute_stream(std::string owner, std::string body, reply_fn respond) {
-  auto parsed = parse_execute_request(body, cfg_, execute_endpoint::execute_stream);
-  if (auto* err = std::get_if<api_error>(&parsed)) {
-    respond(error_reply(*err));
+void routes::execute(call& c, execute_endpoint endpoint) {
+  auto parsed = parse_execute_request(c.body, cfg_, endpoint);
+  if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));
+  auto& request = std::get<execution_request>(parsed);
+  request.owner = c.owner;
+  if (endpoint == execute_endpoint::sandbox_execute ||
+      endpoint == execute_endpoint::sandbox_execute_stream)
+    request.sandbox_id = c.params[0];
+  if (endpoint == execute_endpoint::execute || endpoint == execute_endpoint::sandbox_execute) {
+    // The reply function is shared: the service either calls it with the report or
+    // returns an error synchronously, never both.
+    auto shared = std::make_shared<reply_fn>(c.respond);
+    auto started = service_.execute(std::move(request), [shared](execution_report report) {
+      if (report.rejection)
+        (*shared)(error_reply(*report.rejection));
+      else
+        (*shared)(json_reply(200, execute_response(report)));
+    });
+    if (auto* err = std::get_if<api_error>(&started)) (*shared)(error_reply(*err));
     return;
   }
-  auto& request = std::get<execution_request>(parsed);
-  request.owner = std::move(owner);
   const auto client_id = request.client_id;
   auto started = service_.execute_stream(std::move(request));
-  if (auto* err = std::get_if<api_error>(&started)) {
-    respond(error_reply(*err));
-    return;
-  }
-  respond(json_reply(200, dump({{"executionId", std::get<std::string>(started)},
-                                {"status", "streaming"},
-                                {"clientId", client_id}})));
+  if (auto* err = std::get_if<api_error>(&started)) return c.respond(error_reply(*err));
+  c.respond(json_reply(200, dump({{"executionId", std::get<std::string>(started)},
+                                  {"status", "streaming"},
+                                  {"clientId", client_id}})));
 }
 
 std::variant<websocket_grant, api_error> routes::accept_websocket(const request_info& req,

@@ -35,6 +35,8 @@ struct request_info {
   std::optional<std::string_view> authorization;  ///< the Authorization header
   std::optional<std::string_view> token;          ///< the `token` query parameter (WebSocket)
   std::optional<std::string_view> origin;         ///< the Origin header
+  /// The decoded query parameters (e.g. `path` of the files API).
+  std::vector<std::pair<std::string, std::string>> query;
 };
 
 /// A JSON error reply with the right status (and Retry-After where it applies).
@@ -62,10 +64,13 @@ class routes {
       std::optional<std::string_view> origin) const;
 
  private:
+  struct call;
+
   /// The caller's key identity ("" when the service is open), or why not.
   std::variant<std::string, api_error> authenticate(const request_info& req);
-  void execute(std::string owner, std::string body, reply_fn respond);
-  void execute_stream(std::string owner, std::string body, reply_fn respond);
+  void dispatch(call& c);
+  void execute(call& c, execute_endpoint endpoint);
+  void sandbox_files(call& c);
 
   const config& cfg_;
   service& service_;

@@ -1,5 +1,7 @@
 #include "sandbox/clone_child.hpp"
 
+#include "sandbox/agent_protocol.hpp"
+
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
@@ -22,7 +24,10 @@
 #include <cstring>
 
 // Everything in this file runs in the clone child (see clone_child.hpp): keep it
-// async-signal-safe.
+// async-signal-safe. What runs after release_inherited_memory() (the reaping init, the
+// agent and the runners it forks) may use only syscall(), stack memory and libc's
+// static tables (strerrordesc_np): the binary is linked with -z now, so no call there
+// can enter the dynamic linker's lazy binding, which would need the released heap.
 
 // Sanitizer runtimes keep shadow memory in anonymous mappings that instrumented code
 // touches on every access; release_inherited_memory() must leave those alone.
@@ -42,6 +47,10 @@ constexpr int kRunnerFdCount = 5;
 /// In the runner, just before execve: the setup-error pipe (CLOEXEC) sits here.
 constexpr int kRunnerErrorFd = kRunnerFdCount;
 
+[[noreturn]] void raw_exit(int code) noexcept {
+  for (;;) ::syscall(SYS_exit_group, code);
+}
+
 // ---- failure reporting ------------------------------------------------------------
 
 /// A fixed-size line builder (no allocation).
@@ -55,7 +64,7 @@ class line {
     buf_[len_++] = '\n';
     std::size_t done = 0;
     while (done < len_) {
-      const ssize_t n = ::write(fd, buf_ + done, len_ - done);
+      const long n = ::syscall(SYS_write, fd, buf_ + done, len_ - done);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;
       done += static_cast<std::size_t>(n);
@@ -76,12 +85,16 @@ class reporter {
   void move_to(int fd) noexcept { fd_ = fd; }
 
   [[noreturn]] void fail(const char* step, int err, const char* detail = nullptr) const noexcept {
+    say(step, err, detail);
+    raw_exit(kSetupFailedExitCode);
+  }
+  /// The line only (the agent reports a failed spawn and goes on).
+  void say(const char* step, int err, const char* detail = nullptr) const noexcept {
     line l;
     l.add("sandbox setup failed: ").add(step);
     if (detail != nullptr) l.add(" ").add(detail);
     l.add(": ").add(strerrordesc_np(err)).add(" (").add(strerrorname_np(err)).add(")");
     l.write_to(fd_);
-    ::_exit(kSetupFailedExitCode);
   }
 
  private:
@@ -108,13 +121,17 @@ int raw_close_range(unsigned first, unsigned last) noexcept {
   if (first > last) return 0;
   if (::syscall(SYS_close_range, first, last, 0) == 0) return 0;
   if (errno != ENOSYS) return -1;
-  rlimit lim{};  // kernels < 5.9: close one by one up to the fd limit
-  ::getrlimit(RLIMIT_NOFILE, &lim);
+  rlimit lim;  // kernels < 5.9: close one by one up to the fd limit
+  lim.rlim_cur = RLIM_INFINITY;
+  ::syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &lim);
   const unsigned top = lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur > 1u << 20
                            ? 1u << 20
                            : static_cast<unsigned>(lim.rlim_cur);
-  for (unsigned fd = first; fd <= last && fd < top; ++fd) ::close(static_cast<int>(fd));
+  for (unsigned fd = first; fd <= last && fd < top; ++fd) ::syscall(SYS_close, fd);
   return 0;
+}
+void raw_close(int fd) noexcept {
+  if (fd >= 0) ::syscall(SYS_close, fd);
 }
 pid_t raw_fork() noexcept {
   // glibc's fork() runs atfork handlers and takes malloc locks that another thread of
@@ -153,8 +170,8 @@ void wait_for_release(const child_plan& p) noexcept {
 /// Closes every fd but ours: the service's other fds (other sandboxes' pipes, sockets,
 /// anything opened without O_CLOEXEC by another thread) must not reach the sandbox.
 void close_inherited_fds(const child_plan& p, const reporter& report) noexcept {
-  int keep[2 + kRunnerFdCount] = {p.fds.lifeline_read, p.fds.error_write};
-  for (int i = 0; i < kRunnerFdCount; ++i) keep[2 + i] = p.fds.runner[i];
+  int keep[3 + kRunnerFdCount] = {p.fds.lifeline_read, p.fds.error_write, p.fds.agent};
+  for (int i = 0; i < kRunnerFdCount; ++i) keep[3 + i] = p.fds.runner[i];
   constexpr int n = sizeof keep / sizeof keep[0];
   for (int i = 1; i < n; ++i)  // insertion sort
     for (int j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
@@ -372,35 +389,56 @@ int open_init_signalfd(const reporter& report) noexcept {
   return fd;
 }
 
-/// In the runner: own session, fds 0-4 from the plan, nothing else open but the
-/// CLOEXEC error pipe, cwd /home/user, signals unblocked, execve with the exact env.
-[[noreturn]] void exec_runner(const child_plan& p, reporter report) noexcept {
-  if (::setsid() < 0) report.fail("setsid", errno);
-  // Move everything above the target range first, so no dup2 clobbers a source.
+/// What a runner is started with: the plan's for the first, a SPAWN's for the others.
+struct runner_start {
+  const int* fds = nullptr;  ///< kRunnerFdCount fds, to become 0..4
+  int error_fd = -1;         ///< setup-error pipe, CLOEXEC
+  const char* workdir = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+};
+
+/// In the runner: own session (and process group: the agent's SIGNAL to the group),
+/// fds 0-4, nothing else open but the CLOEXEC error pipe, cwd, signals unblocked,
+/// execve with the exact env. Raw syscalls only: spawned runners are forked by the
+/// agent after release_inherited_memory().
+[[noreturn]] void exec_runner(const runner_start& r) noexcept {
+  reporter report(r.error_fd);
+  if (::syscall(SYS_setsid) < 0) report.fail("setsid", errno);
+  // Move everything above the target range first, so no dup3 clobbers a source.
   int moved[kRunnerFdCount + 1];
   for (int i = 0; i <= kRunnerFdCount; ++i) {
-    const int src = i < kRunnerFdCount ? p.fds.runner[i] : p.fds.error_write;
-    moved[i] = ::fcntl(src, F_DUPFD_CLOEXEC, kRunnerFdCount + 1);
+    const int src = i < kRunnerFdCount ? r.fds[i] : r.error_fd;
+    moved[i] = static_cast<int>(::syscall(SYS_fcntl, src, F_DUPFD_CLOEXEC, kRunnerFdCount + 1));
     if (moved[i] < 0) report.fail("dup runner fd", errno);
   }
-  if (::dup3(moved[kRunnerFdCount], kRunnerErrorFd, O_CLOEXEC) < 0)
+  if (::syscall(SYS_dup3, moved[kRunnerFdCount], kRunnerErrorFd, O_CLOEXEC) < 0)
     report.fail("dup error fd", errno);
   report.move_to(kRunnerErrorFd);
-  for (int i = 0; i < kRunnerFdCount; ++i)
-    if (::dup2(moved[i], i) < 0) report.fail("dup2 runner fd", errno);
+  for (int i = 0; i < kRunnerFdCount; ++i)  // moved[i] > kRunnerErrorFd: never equal to i
+    if (::syscall(SYS_dup3, moved[i], i, 0) < 0) report.fail("dup2 runner fd", errno);
   if (raw_close_range(kRunnerErrorFd + 1, ~0u) != 0) report.fail("close fds", errno);
-  if (::chdir(p.workdir) != 0) report.fail("chdir", errno, p.workdir);
-  sigset_t none;
-  sigemptyset(&none);
-  if (raw_set_signal_mask(&none) != 0) report.fail("unblock signals", errno);
-  ::execve(p.argv[0], p.argv, p.envp);
-  report.fail("execve", errno, p.argv[0]);
+  if (::syscall(SYS_chdir, r.workdir) != 0) report.fail("chdir", errno, r.workdir);
+  const unsigned long none = 0;  // a kernel sigset_t
+  static_assert(sizeof none >= _NSIG / 8);
+  if (::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, _NSIG / 8) != 0)
+    report.fail("unblock signals", errno);
+  ::syscall(SYS_execve, r.argv[0], r.argv, r.envp);
+  report.fail("execve", errno, r.argv[0]);
 }
 
 pid_t fork_runner(const child_plan& p, const reporter& report) noexcept {
   const pid_t pid = raw_fork();
   if (pid < 0) report.fail("fork runner", errno);
-  if (pid == 0) exec_runner(p, report);
+  if (pid == 0) {
+    runner_start r;
+    r.fds = p.fds.runner;
+    r.error_fd = p.fds.error_write;
+    r.workdir = p.workdir;
+    r.argv = p.argv;
+    r.envp = p.envp;
+    exec_runner(r);
+  }
   return pid;
 }
 
@@ -498,10 +536,6 @@ int exit_code_of(int status) noexcept {
   return kSetupFailedExitCode;
 }
 
-[[noreturn]] void raw_exit(int code) noexcept {
-  for (;;) ::syscall(SYS_exit_group, code);
-}
-
 /// pid 1's job: reap everything (orphans are reparented to us), relay SIGINT/SIGTERM
 /// to the runner, and exit with the runner's status when it exits — the kernel then
 /// SIGKILLs whatever is left in the pid namespace. Also exits if the launcher's
@@ -537,6 +571,207 @@ int exit_code_of(int status) noexcept {
   }
 }
 
+// ---- the agent: the init of a persistent sandbox (agent_protocol.hpp) ---------------
+
+/// The runners of a persistent sandbox by slot (pid inside the sandbox; 0 = free).
+struct kernel_table {
+  pid_t pid[agent::kMaxKernels];
+};
+
+/// Blocking: the host's I/O thread always reads, and a lost EXITED would leave a kernel
+/// running forever in its eyes. A host that is gone shows as a hang-up in the next poll.
+void send_to_host(int agent_fd, std::uint32_t type, unsigned slot, int value,
+                  std::uint32_t detail) noexcept {
+  agent::agent_message m;
+  m.type = type;
+  m.slot = slot;
+  m.value = value;
+  m.detail = detail;
+  while (::syscall(SYS_sendto, agent_fd, &m, sizeof m, MSG_NOSIGNAL, nullptr, 0) < 0 &&
+         errno == EINTR) {
+  }
+}
+
+/// SIGCHLD: reaps every exited child (orphans included). A runner's exit frees its
+/// slot, kills what its process group left behind (as a non-persistent init's exit
+/// kills the whole sandbox; its group id stays allocated while a member lives, so the
+/// kill cannot hit a stranger) and is reported.
+void reap_children(kernel_table& kernels, int agent_fd) noexcept {
+  int status = 0;
+  long pid;
+  while ((pid = ::syscall(SYS_wait4, -1, &status, WNOHANG, nullptr)) > 0) {
+    for (unsigned slot = 0; slot < agent::kMaxKernels; ++slot) {
+      if (kernels.pid[slot] != pid) continue;
+      kernels.pid[slot] = 0;
+      ::syscall(SYS_kill, -pid, SIGKILL);
+      send_to_host(agent_fd, agent::kExited, slot, exit_code_of(status),
+                   WIFSIGNALED(status) ? static_cast<std::uint32_t>(WTERMSIG(status)) : 0);
+    }
+  }
+}
+
+/// Splits a SPAWN payload (workdir\0 argv…\0 env…\0) in place into argv/envp arrays
+/// of at most kMaxStrings + 1 entries. False if it does not have exactly that shape.
+bool split_spawn_payload(char* payload, std::size_t size, unsigned argc, unsigned envc,
+                         const char** workdir, char** argv, char** envp) noexcept {
+  if (argc == 0 || argc > agent::kMaxStrings || envc > agent::kMaxStrings) return false;
+  if (size == 0 || payload[size - 1] != '\0') return false;
+  const unsigned total = 1 + argc + envc;
+  unsigned index = 0;
+  char* start = payload;
+  for (std::size_t i = 0; i < size; ++i) {
+    if (payload[i] != '\0') continue;
+    if (index == total) return false;
+    if (index == 0)
+      *workdir = start;
+    else if (index <= argc)
+      argv[index - 1] = start;
+    else
+      envp[index - 1 - argc] = start;
+    ++index;
+    start = payload + i + 1;
+  }
+  if (index != total || **workdir != '/' || argv[0][0] != '/') return false;
+  argv[argc] = nullptr;
+  envp[envc] = nullptr;
+  return true;
+}
+
+/// SPAWN: forks a runner into `m.slot` with the received fds, exactly as the first
+/// runner was started (credentials, rlimits, seccomp and no_new_privs are the init's).
+void spawn_runner(kernel_table& kernels, int agent_fd, const agent::agent_message& m, char* payload,
+                  std::size_t size, bool truncated, const int* fds, unsigned fd_count) noexcept {
+  const int error_fd = fd_count == agent::kSpawnFdCount ? fds[agent::kSpawnFdCount - 1] : -1;
+  const reporter report(error_fd);  // writes to -1 go nowhere
+  auto refuse = [&](const char* step, int err) {
+    report.say(step, err);
+    for (unsigned i = 0; i < fd_count; ++i) raw_close(fds[i]);
+    send_to_host(agent_fd, agent::kSpawned, m.slot, -err, 0);
+  };
+  if (m.slot >= agent::kMaxKernels) return refuse("kernel slot", EINVAL);
+  if (fd_count != agent::kSpawnFdCount) return refuse("spawn request fds", EBADMSG);
+  if (kernels.pid[m.slot] != 0) return refuse("kernel slot", EBUSY);
+  if (truncated) return refuse("spawn request", E2BIG);
+  const char* workdir = nullptr;
+  char* argv[agent::kMaxStrings + 1];
+  char* envp[agent::kMaxStrings + 1];
+  if (m.payload_bytes != size ||
+      !split_spawn_payload(payload, size, m.detail, m.envc, &workdir, argv, envp))
+    return refuse("spawn request", EINVAL);
+  const pid_t pid = raw_fork();
+  if (pid < 0) return refuse("fork runner", errno);
+  if (pid == 0) {
+    runner_start r;
+    r.fds = fds;
+    r.error_fd = error_fd;
+    r.workdir = workdir;
+    r.argv = argv;
+    r.envp = envp;
+    exec_runner(r);
+  }
+  // As for the first runner: the init must not hold the runner's ends (EOF for the host,
+  // and the error pipe's EOF at exec).
+  for (unsigned i = 0; i < fd_count; ++i) raw_close(fds[i]);
+  kernels.pid[m.slot] = pid;
+  send_to_host(agent_fd, agent::kSpawned, m.slot, pid, 0);
+}
+
+/// Reads one request of the host and carries it out. False once the host hung up.
+bool serve_host_request(kernel_table& kernels, int agent_fd) noexcept {
+  char buf[agent::kMaxMessageBytes];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * agent::kSpawnFdCount)];
+  iovec iov;
+  iov.iov_base = buf;
+  iov.iov_len = sizeof buf;
+  msghdr msg;
+  msg.msg_name = nullptr;
+  msg.msg_namelen = 0;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  msg.msg_flags = 0;
+  // CLOEXEC: a received fd must reach only the runner it is meant for (exec_runner
+  // dups it), never another runner's exec.
+  const long n = ::syscall(SYS_recvmsg, agent_fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0) return errno == EINTR || errno == EAGAIN;
+  if (n == 0) return false;  // end-of-file: the host is done with this sandbox
+  // Fds that did not fit (MSG_CTRUNC) were never installed; close all that were.
+  int fds[agent::kSpawnFdCount];
+  unsigned fd_count = 0;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const unsigned char* data = CMSG_DATA(c);
+    for (std::size_t i = 0; i < count && i < agent::kSpawnFdCount; ++i)
+      __builtin_memcpy(&fds[fd_count++], data + i * sizeof(int), sizeof(int));
+  }
+  agent::agent_message m;
+  if (static_cast<std::size_t>(n) < sizeof m) {
+    for (unsigned i = 0; i < fd_count; ++i) raw_close(fds[i]);
+    return true;
+  }
+  __builtin_memcpy(&m, buf, sizeof m);
+  switch (m.type) {
+    case agent::kSpawn:
+      spawn_runner(kernels, agent_fd, m, buf + sizeof m, static_cast<std::size_t>(n) - sizeof m,
+                   (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0, fds, fd_count);
+      return true;
+    case agent::kSignal:
+      if (m.slot < agent::kMaxKernels && kernels.pid[m.slot] > 0 && m.value > 0 &&
+          m.value < _NSIG) {
+        const pid_t target = kernels.pid[m.slot];
+        ::syscall(SYS_kill, (m.detail & agent::kSignalGroup) != 0 ? -target : target, m.value);
+      }
+      break;
+    default:
+      break;
+  }
+  for (unsigned i = 0; i < fd_count; ++i) raw_close(fds[i]);
+  return true;
+}
+
+/// pid 1 of a persistent sandbox: reaps like run_reaping_init, but outlives its
+/// runners, starts and signals runners on the host's request, and reports their exits.
+/// Relays SIGINT/SIGTERM to slot 0 as the plain init does. Exits when the host closes
+/// the agent socket (0) or the lifeline (128 + SIGKILL); the kernel then kills the rest.
+[[noreturn]] void run_agent(pid_t first_runner, int signal_fd, int lifeline_fd,
+                            int agent_fd) noexcept {
+  kernel_table kernels;
+  for (unsigned i = 0; i < agent::kMaxKernels; ++i) kernels.pid[i] = 0;
+  kernels.pid[0] = first_runner;
+  for (;;) {
+    pollfd fds[3];
+    fds[0].fd = signal_fd;
+    fds[1].fd = lifeline_fd;
+    fds[2].fd = agent_fd;
+    for (auto& f : fds) {
+      f.events = POLLIN;
+      f.revents = 0;
+    }
+    if (::syscall(SYS_ppoll, fds, 3, nullptr, nullptr, _NSIG / 8) < 0) {
+      if (errno == EINTR) continue;
+      raw_exit(kSetupFailedExitCode);
+    }
+    if (fds[1].revents != 0) raw_exit(128 + SIGKILL);
+    // Exits first: the host restarts a slot only after its EXITED, which reaping sends.
+    if ((fds[0].revents & POLLIN) != 0) {
+      signalfd_siginfo info;
+      if (::syscall(SYS_read, signal_fd, &info, sizeof info) == static_cast<long>(sizeof info)) {
+        if (info.ssi_signo == SIGCHLD)
+          reap_children(kernels, agent_fd);
+        else if (kernels.pid[0] != 0)
+          ::syscall(SYS_kill, kernels.pid[0], info.ssi_signo);
+      }
+    }
+    if ((fds[2].revents & POLLIN) != 0) {
+      if (!serve_host_request(kernels, agent_fd)) raw_exit(0);
+    } else if (fds[2].revents != 0) {
+      raw_exit(0);  // hang-up or error without data
+    }
+  }
+}
+
 }  // namespace
 
 void run_clone_child(const child_plan& p) noexcept {
@@ -566,7 +801,9 @@ void run_clone_child(const child_plan& p) noexcept {
   const pid_t runner = fork_runner(p, report);
   close_runner_fds_in_init(p);
   const int lifeline_fd = p.fds.lifeline_read;  // `p` lives in memory released next
+  const int agent_fd = p.fds.agent;
   release_inherited_memory();
+  if (agent_fd >= 0) run_agent(runner, signal_fd, lifeline_fd, agent_fd);
   run_reaping_init(runner, signal_fd, lifeline_fd);
 }
 

@@ -22,6 +22,9 @@ struct child_fds {
   int lifeline_read = -1;                ///< EOF = the launching process is gone
   int error_write = -1;                  ///< setup-error pipe; CLOEXEC, so EOF = runner exec'd
   int runner[5] = {-1, -1, -1, -1, -1};  ///< become the runner's fds 0..4
+  /// Persistent sandboxes: the init's end of the agent socket (agent_protocol.hpp);
+  /// -1 = the init exits with its runner, as always.
+  int agent = -1;
 };
 
 struct rlimit_setting {

@@ -1,11 +1,13 @@
 // make_launcher(), sweep_stale() and the launcher: the parent side of a sandbox start.
 //
-// launch() order (sandbox-design.md Appendix B): plan everything → pipes → clone (on
-// the clone thread) → uid_map/setgroups/gid_map → join cgroups → release the child.
+// launch() order (sandbox-design.md Appendix B): plan everything → pipes (and the agent
+// socket of a persistent sandbox) → clone (on the clone thread) →
+// uid_map/setgroups/gid_map → join cgroups → release the child.
 // It never waits for the runner: the caller watches setup_error_fd() (EOF = exec'd)
 // and exit_fd().
 #include "sandbox/launcher.hpp"
 
+#include "sandbox/agent_protocol.hpp"
 #include "sandbox/cgroups.hpp"
 #include "sandbox/clone_child.hpp"
 #include "sandbox/clone_thread.hpp"
@@ -133,14 +135,20 @@ bool has_nul(const std::string& s) {
   return s.find('\0') != std::string::npos;
 }
 
-std::string validate(const launch_spec& spec) {
-  if (spec.argv.empty() || spec.argv[0].empty() || spec.argv[0][0] != '/')
+std::string validate_command(const std::vector<std::string>& argv,
+                             const std::map<std::string, std::string>& env) {
+  if (argv.empty() || argv[0].empty() || argv[0][0] != '/')
     return "argv[0] must be an absolute path inside the sandbox";
-  for (const auto& a : spec.argv)
+  for (const auto& a : argv)
     if (has_nul(a)) return "argv contains a NUL byte";
-  for (const auto& [k, v] : spec.env)
+  for (const auto& [k, v] : env)
     if (k.empty() || k.find('=') != std::string::npos || has_nul(k) || has_nul(v))
       return "invalid environment variable name or value: '" + k + "'";
+  return {};
+}
+
+std::string validate(const launch_spec& spec) {
+  if (auto bad = validate_command(spec.argv, spec.env); !bad.empty()) return bad;
   if (spec.hostname.empty() || spec.hostname.size() > 64 ||
       !std::all_of(spec.hostname.begin(), spec.hostname.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -167,9 +175,11 @@ bool make_pipe(fd_pair& p) {
   return true;
 }
 
-bool make_socketpair(fd_pair& p) {  // .read = host end, .write = runner end
+/// The agent socket of a persistent sandbox: .read = host end, .write = the init's.
+/// SEQPACKET: one record per message, and fds travel with their SPAWN.
+bool make_agent_socketpair(fd_pair& p) {
   int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return false;
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return false;
   p.read.reset(fds[0]);
   p.write.reset(fds[1]);
   return true;
@@ -395,31 +405,24 @@ launch_result local_launcher::launch(const launch_spec& spec) {
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
 
-  fd_pair release, lifeline, setup_error, in, outp, errp, control, events;
-  if (!make_pipe(release) || !make_pipe(lifeline) || !make_pipe(setup_error) || !make_pipe(in) ||
-      !make_pipe(outp) || !make_pipe(errp) || !make_socketpair(control) ||
-      !make_socketpair(events)) {
+  fd_pair release, lifeline, agent;
+  if (!make_pipe(release) || !make_pipe(lifeline) ||
+      (spec.persistent && !make_agent_socketpair(agent))) {
     out.error = errno_text("pipe/socketpair", errno);
     return out;
   }
-  // The runner's stdio pipes belong to the sandbox user, so that code may reopen
-  // them (/dev/stdout, /proc/self/fd/1) as on any Linux machine.
-  for (int fd : {in.read.get(), outp.write.get(), errp.write.get()}) {
-    if (::fchown(fd, lease->uid(), lease->uid()) != 0) {
-      out.error = errno_text("fchown of the runner's stdio", errno);
-      return out;
-    }
+  runner_fds host_ends, runner_ends;
+  if (auto bad = make_runner_fds(lease->uid(), host_ends, runner_ends); !bad.empty()) {
+    out.error = bad;
+    return out;
   }
 
   child_plan plan;
   plan.fds.release_read = release.read.get();
   plan.fds.lifeline_read = lifeline.read.get();
-  plan.fds.error_write = setup_error.write.get();
-  plan.fds.runner[0] = in.read.get();
-  plan.fds.runner[1] = outp.write.get();
-  plan.fds.runner[2] = errp.write.get();
-  plan.fds.runner[3] = control.write.get();
-  plan.fds.runner[4] = events.write.get();
+  plan.fds.error_write = runner_ends.setup_error.get();
+  for (int i = 0; i < 5; ++i) plan.fds.runner[i] = runner_ends.fd[i].get();
+  plan.fds.agent = agent.write.get();
   plan.setup_base = rootfs_.setup_base.c_str();
   plan.mount_steps = mounts.steps();
   plan.mount_step_count = mounts.size();
@@ -451,12 +454,8 @@ launch_result local_launcher::launch(const launch_spec& spec) {
   parts.id = id;
   parts.init_pid = cloned.pid;
   parts.pidfd = std::move(cloned.pidfd);
-  parts.control = std::move(control.read);
-  parts.events = std::move(events.read);
-  parts.stdin_write = std::move(in.write);
-  parts.stdout_read = std::move(outp.read);
-  parts.stderr_read = std::move(errp.read);
-  parts.setup_error_read = std::move(setup_error.read);
+  parts.first_runner = std::move(host_ends);
+  parts.agent = std::move(agent.read);
   parts.lifeline_write = std::move(lifeline.write);
   parts.cgroups = std::move(cgroups);
   parts.uid = std::move(*lease);
@@ -487,6 +486,22 @@ launch_result local_launcher::launch(const launch_spec& spec) {
 }
 
 }  // namespace
+
+std::string validate_runner_spec(const runner_spec& spec) {
+  if (auto bad = validate_command(spec.argv, spec.env); !bad.empty()) return bad;
+  if (spec.workdir.empty() || spec.workdir[0] != '/' || has_nul(spec.workdir))
+    return "workdir must be an absolute path inside the sandbox";
+  if (spec.argv.size() > agent::kMaxStrings || spec.env.size() > agent::kMaxStrings)
+    return "at most " + std::to_string(agent::kMaxStrings) + " argv and " +
+           std::to_string(agent::kMaxStrings) + " environment entries";
+  std::size_t bytes = sizeof(agent::agent_message) + spec.workdir.size() + 1;
+  for (const auto& a : spec.argv) bytes += a.size() + 1;
+  for (const auto& [k, v] : spec.env) bytes += k.size() + v.size() + 2;
+  if (bytes > agent::kMaxMessageBytes)
+    return "argv, environment and workdir take " + std::to_string(bytes) + " bytes; the limit is " +
+           std::to_string(agent::kMaxMessageBytes);
+  return {};
+}
 
 make_launcher_result make_launcher(const launcher_config& cfg) {
   return local_launcher::create(cfg);

@@ -1,5 +1,7 @@
 // The local sandbox launcher: starts one isolated sandbox (namespaces, tmpfs root,
-// dedicated host uid, cgroups, rlimits, seccomp) whose init runs one language runner.
+// dedicated host uid, cgroups, rlimits, seccomp) whose init runs one language runner,
+// or, when persistent, up to 32 runners ("kernels") started on request through the
+// init's agent socket (agent_protocol.hpp; sandbox_channel.hpp drives it).
 //
 // This header is the contract between the sandbox backend and the actors that use it.
 // Nothing here depends on CAF or RESTinio.
@@ -36,6 +38,29 @@ struct launch_spec {
   std::map<std::string, std::string> env;
   limits lim;
   std::string hostname = "sandbox";
+  /// false: the init exits with its runner's status (one runner per sandbox).
+  /// true: the init outlives its runners and serves the agent socket (agent_fd()):
+  /// more runners start on request; the sandbox ends when the host closes the agent.
+  bool persistent = false;
+};
+
+/// Another runner of a persistent sandbox (sandbox_channel::start_kernel).
+struct runner_spec {
+  std::vector<std::string> argv;           ///< absolute paths inside the sandbox
+  std::map<std::string, std::string> env;  ///< the runner's complete environment
+  std::string workdir = "/home/user";      ///< absolute, inside the sandbox
+};
+
+/// Empty, or why `spec` cannot be started (relative argv[0], NUL bytes, bad env names,
+/// relative workdir, more than 256 argv or env entries, over 64 KiB in all).
+std::string validate_runner_spec(const runner_spec& spec);
+
+/// One runner's fds: index i is the runner's fd i (0 stdin, 1 stdout, 2 stderr,
+/// 3 requests, 4 events), plus its setup-error pipe. Either the runner's ends or the
+/// host's ends (the other end of each pipe or socket).
+struct runner_fds {
+  unique_fd fd[5];
+  unique_fd setup_error;  ///< runner: write end (CLOEXEC: EOF once exec'd); host: read end
 };
 
 /// Server-wide launcher configuration.
@@ -96,7 +121,23 @@ class sandbox_process {
   /// the runner was exec'd; EOF otherwise.
   virtual int setup_error_fd() const = 0;
 
-  /// Forwards SIGINT to the runner (the init relays it). Returns false if gone.
+  /// Persistent sandboxes: the host end of the agent socket to the init (SOCK_SEQPACKET,
+  /// agent_protocol.hpp); -1 otherwise.
+  virtual int agent_fd() const = 0;
+  bool persistent() const { return agent_fd() >= 0; }
+  /// Shuts the agent socket down (the fd stays valid, so a thread polling it is safe):
+  /// a persistent init exits with code 0, and the kernel kills the rest of the
+  /// sandbox. Idempotent; no-op for a non-persistent sandbox.
+  virtual void close_agent() = 0;
+  /// New pipes and sockets for another runner: `runner` gets the ends to pass to the
+  /// init, `host` the service's. The runner's stdio belongs to the sandbox user, as for
+  /// the first runner. Empty, or why not.
+  virtual std::string make_runner_fds(runner_fds& host, runner_fds& runner) = 0;
+  /// Host uid (and gid) of the sandbox's processes.
+  virtual std::uint32_t host_uid() const = 0;
+
+  /// Forwards SIGINT to the runner (the init relays it; in a persistent sandbox, to the
+  /// runner of slot 0 while it runs). Returns false if gone.
   virtual bool interrupt() = 0;
   /// Kills every process of the sandbox now (idempotent, non-blocking).
   virtual void kill() = 0;

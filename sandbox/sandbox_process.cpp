@@ -1,18 +1,46 @@
 #include "sandbox/sandbox_process.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3  // glibc < 2.38 does not name it; the kernel has it since 5.4
 #endif
 
 namespace codeexec::sandbox {
+
+std::string make_runner_fds(std::uint32_t host_uid, runner_fds& host, runner_fds& runner) {
+  auto fail = [](const char* what) { return std::string(what) + ": " + std::strerror(errno); };
+  int fds[2];
+  // Pipes: [0] read end, [1] write end. The runner reads fd 0 and writes 1, 2.
+  for (int i : {0, 1, 2}) {
+    if (::pipe2(fds, O_CLOEXEC) != 0) return fail("pipe");
+    const bool runner_reads = i == 0;
+    runner.fd[i].reset(fds[runner_reads ? 0 : 1]);
+    host.fd[i].reset(fds[runner_reads ? 1 : 0]);
+    // So that code in the sandbox may reopen them (/dev/stdout, /proc/self/fd/1) as on
+    // any Linux machine.
+    if (::fchown(runner.fd[i].get(), host_uid, host_uid) != 0)
+      return fail("fchown of the runner's stdio");
+  }
+  for (int i : {3, 4}) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return fail("socketpair");
+    host.fd[i].reset(fds[0]);
+    runner.fd[i].reset(fds[1]);
+  }
+  if (::pipe2(fds, O_CLOEXEC) != 0) return fail("pipe");
+  host.setup_error.reset(fds[0]);
+  runner.setup_error.reset(fds[1]);
+  return {};
+}
 
 local_sandbox_process::local_sandbox_process(sandbox_parts parts) : parts_(std::move(parts)) {
   if (parts_.live_count) ++*parts_.live_count;
@@ -47,6 +75,16 @@ bool local_sandbox_process::interrupt() {
 void local_sandbox_process::kill() {
   parts_.cgroups.kill();  // every process at once, wherever it is in the tree
   signal_init(SIGKILL);   // the kernel then kills the rest of the pid namespace
+}
+
+void local_sandbox_process::close_agent() {
+  // shutdown, not close: the I/O thread may be polling the fd right now.
+  if (parts_.agent) ::shutdown(parts_.agent.get(), SHUT_RDWR);
+}
+
+std::string local_sandbox_process::make_runner_fds(runner_fds& host, runner_fds& runner) {
+  if (!parts_.agent) return "the sandbox is not persistent";
+  return sandbox::make_runner_fds(parts_.uid.uid(), host, runner);
 }
 
 std::optional<exit_status> local_sandbox_process::try_wait() {

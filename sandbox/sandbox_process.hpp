@@ -15,17 +15,17 @@
 
 namespace codeexec::sandbox {
 
+/// Pipes and sockets of one runner (fds 0-4 and the setup-error pipe), CLOEXEC on both
+/// sides; the runner's stdio ends are chowned to `host_uid`. Empty, or why not.
+std::string make_runner_fds(std::uint32_t host_uid, runner_fds& host, runner_fds& runner);
+
 /// Everything a sandbox owns on the host side.
 struct sandbox_parts {
   std::string id;
   pid_t init_pid = -1;
   unique_fd pidfd;
-  unique_fd control;      ///< host end of the requests socket (runner fd 3)
-  unique_fd events;       ///< host end of the events socket (runner fd 4)
-  unique_fd stdin_write;  ///< runner fd 0
-  unique_fd stdout_read;  ///< runner fd 1
-  unique_fd stderr_read;  ///< runner fd 2
-  unique_fd setup_error_read;
+  runner_fds first_runner;   ///< host ends of the launch's runner's fds
+  unique_fd agent;           ///< persistent: host end of the agent socket
   unique_fd lifeline_write;  ///< the init exits when this closes
   sandbox_cgroups cgroups;
   uid_lease uid;
@@ -50,13 +50,16 @@ class local_sandbox_process final : public sandbox_process {
 
   pid_t init_pid() const override { return parts_.init_pid; }
   int exit_fd() const override { return parts_.pidfd.get(); }
-  int control_fd() const override { return parts_.control.get(); }
-  int events_fd() const override { return parts_.events.get(); }
-  int stdout_fd() const override { return parts_.stdout_read.get(); }
-  int stderr_fd() const override { return parts_.stderr_read.get(); }
-  int stdin_fd() const override { return parts_.stdin_write.get(); }
-  void close_stdin() override { parts_.stdin_write.reset(); }
-  int setup_error_fd() const override { return parts_.setup_error_read.get(); }
+  int control_fd() const override { return parts_.first_runner.fd[3].get(); }
+  int events_fd() const override { return parts_.first_runner.fd[4].get(); }
+  int stdout_fd() const override { return parts_.first_runner.fd[1].get(); }
+  int stderr_fd() const override { return parts_.first_runner.fd[2].get(); }
+  int stdin_fd() const override { return parts_.first_runner.fd[0].get(); }
+  void close_stdin() override { parts_.first_runner.fd[0].reset(); }
+  int setup_error_fd() const override { return parts_.first_runner.setup_error.get(); }
+  int agent_fd() const override { return parts_.agent.get(); }
+  void close_agent() override;
+  std::string make_runner_fds(runner_fds& host, runner_fds& runner) override;
 
   bool interrupt() override;
   void kill() override;
@@ -65,8 +68,7 @@ class local_sandbox_process final : public sandbox_process {
   std::uint64_t read_cpu_ns() const override { return parts_.cgroups.read_cpu_ns(); }
   const std::string& id() const override { return parts_.id; }
 
-  /// Host uid of the sandbox's processes.
-  std::uint32_t host_uid() const noexcept { return parts_.uid.uid(); }
+  std::uint32_t host_uid() const override { return parts_.uid.uid(); }
   /// Moves the (still blocked) init into the sandbox's cgroups.
   bool join_cgroups(bool already_in_v2, std::string* error) const;
   /// Releases the init to start setup (the last step of launch()).

@@ -20,6 +20,7 @@ import select
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,7 @@ SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 SHELL_SETUP = "set -E; trap '[[ -v __runner_intr ]] && return 130 2>/dev/null' ERR; trap '' INT"
 CELL_TRAP = "trap '__runner_intr=1; return 130 2>/dev/null' INT"
 AFTER_CELL = "trap '' INT; unset __runner_intr"
+STDIN_OPENED = "stdin"  # status line: the shell has opened the cell's stdin
 
 
 class ShellExited(Exception):
@@ -76,8 +78,12 @@ class Shell:
         os.unlink(fifo)  # bash has opened it by now
 
     def run(self, command):
-        """Sends one command line; returns the line it writes to STATUS_FD."""
+        """Sends one command line; returns the first line it writes to STATUS_FD."""
         os.write(self._commands, command.encode() + b"\n")
+        return self.next_line()
+
+    def next_line(self):
+        """The next line the shell writes to STATUS_FD."""
         while b"\n" not in self._buffer:
             ready, _, _ = select.select([self._status, self._exited], [], [])
             chunk = os.read(self._status, 4096) if self._status in ready else b""
@@ -135,7 +141,20 @@ class Kernel:
         send({"type": "error", "name": "ProtocolError", "value": message, "traceback": ""})
         send({"type": "end", "id": request_id, "status": "error", "execution_count": self.execution_count})
 
-    def run_cell(self, request_id, code, env):
+    def run_cell(self, request_id, code, env, stdin=None):
+        stdin_fd = None
+        if stdin is not None:
+            try:
+                stdin_fd = runner_protocol.open_stdin(stdin)
+            except OSError as e:
+                return self.protocol_error(f"cannot open stdin {stdin!r}: {e.strerror or e}", request_id)
+        try:
+            self._run_cell(request_id, code, env, stdin_fd)
+        finally:
+            if stdin_fd is not None:
+                os.close(stdin_fd)
+
+    def _run_cell(self, request_id, code, env, stdin_fd):
         self.execution_count += 1
         path = os.path.join(self.workdir, f"{self.execution_count}.sh")
         os.makedirs(self.workdir, mode=0o700, exist_ok=True)  # a cell may have cleaned up /tmp
@@ -143,13 +162,31 @@ class Kernel:
             f.write(code if code.endswith("\n") else code + "\n")
         # Assignments before `source` are set for the cell only, as requested.
         assignments = "".join(f"{key}={shlex.quote(value)} " for key, value in env.items())
-        command = (f"{CELL_TRAP}; {assignments}source {shlex.quote(path)}; "
-                   f"printf '%d\\n' $? >&{STATUS_FD}; {AFTER_CELL}")
+        body = f"{assignments}source {shlex.quote(path)}"
+        writer = None
+        if stdin_fd is not None:
+            # The shell reopens the runner's descriptor of the (already unlinked)
+            # stdin FIFO through /proc, a blocking open for this cell only, and
+            # says so. Opening a FIFO for reading waits for a writer, and the host
+            # may have closed its own already (end of file): the runner holds one
+            # until the shell has opened it.
+            again = f"/proc/{os.getpid()}/fd/{stdin_fd}"
+            if stat.S_ISFIFO(os.fstat(stdin_fd).st_mode):
+                writer = os.open(again, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            body = f"{{ printf '{STDIN_OPENED}\\n' >&{STATUS_FD}; {body}; }} 0<{again}"
+        command = f"{CELL_TRAP}; {body}; printf '%d\\n' $? >&{STATUS_FD}; {AFTER_CELL}"
         error = None
         self.interrupted = False
         self.running = True
         try:
-            status = int(self.shell.run(command))
+            line = self.shell.run(command)
+            if writer is not None:
+                runner_protocol.touch_writer(stdin_fd)  # see touch_writer: for the shell's reader
+                os.close(writer)
+                writer = None
+            if line == STDIN_OPENED:
+                line = self.shell.next_line()
+            status = int(line)
             if status:
                 error = {"name": "ExitError", "value": f"exit status {status}", "traceback": ""}
         except ShellExited as e:
@@ -159,6 +196,8 @@ class Kernel:
                      "(variables, functions and the working directory were reset)", "traceback": ""}
         finally:
             self.running = False
+            if writer is not None:
+                os.close(writer)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         status = "ok"

@@ -19,7 +19,7 @@ const path = require('path');
 const timers = require('timers');
 const util = require('util');
 const vm = require('vm');
-const { createRequire } = require('module');
+const { createRequire, SourceMap } = require('module');
 const { StringDecoder } = require('string_decoder');
 
 const REQUEST_FD = 3;
@@ -166,6 +166,158 @@ class OutputStream extends EventEmitter {
 for (const [name, fd] of [['stdout', 1], ['stderr', 2]]) {
   const stream = new OutputStream(name, fd);
   Object.defineProperty(process, name, { configurable: true, enumerable: true, get: () => stream });
+}
+
+
+// ---- a cell's stdin -----------------------------------------------------------
+// Node cannot dup2 a FIFO onto fd 0, so the cell's stdin (PROTOCOL.md) is
+// opened three times and the ways of reading fd 0 are redirected while the
+// cell runs: process.stdin (a stream on its own descriptor, so readline works),
+// fs.readSync/readFileSync of fd 0 or '/dev/stdin' (a non-blocking descriptor
+// polled every few ms, so SIGINT can still stop the cell), and child_process
+// stdio 'inherit' of fd 0 (a blocking descriptor, the child's own fd 0).
+// The wrappers are installed once and pass everything through between cells,
+// so functions captured by earlier cells follow the current cell too.
+
+const STDIN_POLL_MS = 5;
+let cellStdin = null; // {syncFd, childFd, streamFd, isFifo, stream}
+const originalStdin = Object.getOwnPropertyDescriptor(process, 'stdin');
+const nativeReadSync = fs.readSync;
+const nativeReadFileSync = fs.readFileSync;
+
+function openCellStdin(file) {
+  const nonBlocking = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+  const fds = [fs.openSync(file, nonBlocking)]; // never waits for a writer
+  try {
+    const stat = fs.fstatSync(fds[0]);
+    if (stat.isDirectory()) throw new Error(`${file} is a directory`);
+    fds.push(fs.openSync(file, nonBlocking));
+    // A blocking descriptor, for child processes. Opening a FIFO for reading
+    // waits for a writer, and the host may already have closed its own (end of
+    // file): a writer of ours, held only while opening, spares the wait. It also
+    // makes epoll report the hangup to the stream's descriptor, opened before it:
+    // Linux does not for a reader that never saw a writer.
+    const again = `/proc/self/fd/${fds[0]}`;
+    const writer = stat.isFIFO() ? fs.openSync(again, fs.constants.O_RDWR | fs.constants.O_NONBLOCK) : null;
+    try {
+      fds.push(fs.openSync(again, fs.constants.O_RDONLY));
+    } finally {
+      if (writer !== null) fs.closeSync(writer);
+    }
+    try {
+      fs.unlinkSync(file);
+    } catch {
+      // best effort
+    }
+    return { syncFd: fds[0], streamFd: fds[1], childFd: fds[2], isFifo: stat.isFIFO(), stream: null };
+  } catch (e) {
+    for (const fd of fds) fs.closeSync(fd);
+    throw e;
+  }
+}
+
+function closeCellStdin() {
+  const stdin = cellStdin;
+  cellStdin = null;
+  if (!stdin) return;
+  if (stdin.stream) stdin.stream.destroy(); // closes streamFd
+  else fs.closeSync(stdin.streamFd);
+  fs.closeSync(stdin.syncFd);
+  fs.closeSync(stdin.childFd);
+}
+
+function cellStdinStream(stdin) {
+  if (!stdin.stream) {
+    stdin.stream = stdin.isFifo
+      ? new net.Socket({ fd: stdin.streamFd, readable: true, writable: false, manualStart: true })
+      : fs.createReadStream(null, { fd: stdin.streamFd });
+    stdin.stream.fd = 0; // as process.stdin.fd: fs.readSync(process.stdin.fd) reads the cell's stdin too
+    stdin.stream.isTTY = false;
+  }
+  return stdin.stream;
+}
+
+Object.defineProperty(process, 'stdin', {
+  configurable: true,
+  enumerable: true,
+  get() {
+    if (cellStdin) return cellStdinStream(cellStdin);
+    return originalStdin.get ? originalStdin.get.call(process) : originalStdin.value;
+  },
+});
+
+const isStdinFd = (fd) => cellStdin !== null && fd === 0;
+const isStdinPath = (file) => cellStdin !== null &&
+  (file === 0 || file === '/dev/stdin' || file === '/proc/self/fd/0' || file === '/dev/fd/0');
+
+// Blocks like a read of a blocking fd 0, but in slices, so SIGINT can interrupt it.
+function readStdinSync(stdin, args) {
+  for (;;) {
+    try {
+      return Reflect.apply(nativeReadSync, fs, [stdin.syncFd, ...args]);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      Atomics.wait(pause, 0, 0, STDIN_POLL_MS);
+    }
+  }
+}
+
+fs.readSync = function readSync(fd, ...args) {
+  if (isStdinFd(fd)) return readStdinSync(cellStdin, args);
+  return Reflect.apply(nativeReadSync, this, [fd, ...args]);
+};
+
+fs.readFileSync = function readFileSync(file, options) {
+  if (!isStdinPath(file)) return Reflect.apply(nativeReadFileSync, this, [file, options]);
+  const stdin = cellStdin;
+  const chunks = [];
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(64 * 1024);
+    const n = readStdinSync(stdin, [chunk, 0, chunk.length, null]);
+    if (n === 0) break;
+    chunks.push(chunk.subarray(0, n));
+  }
+  const data = Buffer.concat(chunks);
+  const encoding = typeof options === 'string' ? options : options && options.encoding;
+  return encoding ? data.toString(encoding) : data;
+};
+
+// child_process: a child whose stdin would be the runner's fd 0 ('inherit', 0,
+// process.stdin; fork's default) gets the cell's stdin instead.
+function childStdio(stdio, forkDefault) {
+  if (stdio === undefined && forkDefault) return [cellStdin.childFd, 1, 2, 'ipc'];
+  if (stdio === 'inherit') return [cellStdin.childFd, 1, 2];
+  if (Array.isArray(stdio) && (stdio[0] === 'inherit' || stdio[0] === 0 ||
+      (cellStdin.stream !== null && stdio[0] === cellStdin.stream))) {
+    return [cellStdin.childFd, ...stdio.slice(1)];
+  }
+  return stdio;
+}
+
+function patchChildProcess() {
+  const childProcess = require('child_process');
+  // name -> whether its second argument may be an args array
+  const functions = { spawn: true, spawnSync: true, execFileSync: true, fork: true, execSync: false };
+  for (const [name, hasArgs] of Object.entries(functions)) {
+    const original = childProcess[name];
+    childProcess[name] = {
+      [name](...args) {
+        if (cellStdin) {
+          const at = hasArgs && (Array.isArray(args[1]) || args[1] === undefined || args[1] === null) ? 2 : 1;
+          const options = args[at];
+          if (options === undefined || options === null || typeof options === 'object') {
+            const forkDefault = name === 'fork' && !(options && options.silent);
+            const stdio = childStdio(options ? options.stdio : undefined, forkDefault);
+            if (stdio !== (options ? options.stdio : undefined)) {
+              if (at === 2 && args[1] === undefined) args[1] = [];
+              args[at] = { ...options, stdio };
+            }
+          }
+        }
+        return Reflect.apply(original, this, args);
+      },
+    }[name];
+  }
 }
 
 // ---- REPL transforms ----------------------------------------------------------
@@ -524,6 +676,173 @@ function compileCell(code, filename) {
   }
 }
 
+
+// ---- TypeScript ------------------------------------------------------------------
+// With --typescript, a cell is first stripped of its types by Debian's
+// node-typescript (ts.transpileModule: syntax only, no type checking), then
+// handled like a JavaScript cell. ES2022 output keeps let/const, classes and
+// top-level await for the REPL rewrites above; imports become require() calls
+// bound to the imported names (so later cells see them) and `export` is dropped.
+
+const TYPESCRIPT_PATHS = ['/usr/share/nodejs/typescript', 'typescript'];
+let ts = null;
+
+function loadTypeScript() {
+  for (const candidate of TYPESCRIPT_PATHS) {
+    try {
+      return require(candidate);
+    } catch {
+      // try the next
+    }
+  }
+  throw new Error('TypeScript is not installed (Debian package node-typescript)');
+}
+
+function importDefault(module) {
+  return module && module.__esModule ? module.default : module;
+}
+
+// Import and export declarations -> plain statements a script can run.
+function replTransformer() {
+  const f = ts.factory;
+  const callRequire = (specifier) => f.createCallExpression(f.createIdentifier('require'), undefined, [specifier]);
+  const constant = (name, init) => f.createVariableStatement(undefined, f.createVariableDeclarationList(
+    [f.createVariableDeclaration(name, undefined, undefined, init)], ts.NodeFlags.Const));
+  const withoutExport = (statement) => {
+    const modifiers = ts.canHaveModifiers(statement) ? ts.getModifiers(statement) : undefined;
+    if (!modifiers || !modifiers.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) return statement;
+    let kept = modifiers.filter((m) => m.kind !== ts.SyntaxKind.ExportKeyword && m.kind !== ts.SyntaxKind.DefaultKeyword);
+    kept = kept.length ? kept : undefined;
+    const s = statement;
+    if (ts.isVariableStatement(s)) return f.updateVariableStatement(s, kept, s.declarationList);
+    if (ts.isFunctionDeclaration(s)) {
+      return f.updateFunctionDeclaration(s, kept, s.asteriskToken, s.name, s.typeParameters, s.parameters, s.type, s.body);
+    }
+    if (ts.isClassDeclaration(s)) {
+      return f.updateClassDeclaration(s, kept, s.name, s.typeParameters, s.heritageClauses, s.members);
+    }
+    if (ts.isEnumDeclaration(s)) return f.updateEnumDeclaration(s, kept, s.name, s.members);
+    return statement; // interfaces, types, namespaces: erased or kept as TypeScript emits them
+  };
+  return () => (sourceFile) => {
+    const statements = [];
+    for (const statement of sourceFile.statements) {
+      if (ts.isImportDeclaration(statement)) {
+        const clause = statement.importClause;
+        const specifier = statement.moduleSpecifier;
+        if (!clause) {
+          statements.push(f.createExpressionStatement(callRequire(specifier)));
+          continue;
+        }
+        if (clause.isTypeOnly) continue;
+        if (clause.name) {
+          statements.push(constant(clause.name.text, f.createCallExpression(
+            f.createIdentifier('__tsImportDefault'), undefined, [callRequire(specifier)])));
+        }
+        const bindings = clause.namedBindings;
+        if (bindings && ts.isNamespaceImport(bindings)) {
+          statements.push(constant(bindings.name.text, callRequire(specifier)));
+        } else if (bindings) {
+          const elements = bindings.elements.filter((e) => !e.isTypeOnly).map((e) => f.createBindingElement(
+            undefined, e.propertyName ? e.propertyName.text : undefined, e.name.text));
+          if (elements.length) statements.push(constant(f.createObjectBindingPattern(elements), callRequire(specifier)));
+        }
+      } else if (ts.isImportEqualsDeclaration(statement)) {
+        const reference = statement.moduleReference;
+        if (statement.isTypeOnly) continue;
+        if (ts.isExternalModuleReference(reference)) {
+          statements.push(constant(statement.name.text, callRequire(reference.expression)));
+        } else {
+          statements.push(statement);
+        }
+      } else if (ts.isExportDeclaration(statement)) {
+        // export {a, b} / export * from 'm': nothing to run
+      } else if (ts.isExportAssignment(statement)) {
+        statements.push(f.createExpressionStatement(statement.expression));
+      } else {
+        statements.push(withoutExport(statement));
+      }
+    }
+    return f.updateSourceFile(sourceFile, statements);
+  };
+}
+
+let typeScriptOptions = null;
+let typeScriptTransformers = null;
+
+function setUpTypeScript() {
+  ts = loadTypeScript();
+  typeScriptOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    isolatedModules: true,
+    useDefineForClassFields: true,
+    noImplicitUseStrict: true,
+    alwaysStrict: false,
+    experimentalDecorators: true,
+  };
+  typeScriptTransformers = { before: [replTransformer()] };
+  Object.defineProperty(globalThis, '__tsImportDefault', { value: importDefault, writable: true, configurable: true });
+}
+
+function typeScriptSyntaxError(diagnostic, filename) {
+  const message = `${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')} (TS${diagnostic.code})`;
+  const error = new SyntaxError(message);
+  let where = filename;
+  if (diagnostic.file && diagnostic.start !== undefined) {
+    const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start);
+    const source = diagnostic.file.text.split(/\r\n|[\n\r\u2028\u2029]/)[line] || '';
+    where = `${filename}:${line + 1}\n${source}\n${' '.repeat(character)}^\n`;
+  }
+  error.stack = `${where}\nSyntaxError: ${message}`;
+  return error;
+}
+
+function transpileTypeScript(code, filename) {
+  const output = ts.transpileModule(code, {
+    compilerOptions: { ...typeScriptOptions, sourceMap: true },
+    fileName: `${filename}.ts`,
+    reportDiagnostics: true,
+    transformers: typeScriptTransformers,
+  });
+  const errors = (output.diagnostics || []).filter((d) => d.category === ts.DiagnosticCategory.Error && d.file);
+  if (errors.length) throw typeScriptSyntaxError(errors[0], filename);
+  if (output.sourceMapText) {
+    try {
+      sourceMaps.set(filename, new SourceMap(JSON.parse(output.sourceMapText)));
+    } catch {
+      // positions stay those of the JavaScript
+    }
+  }
+  // A cell that had imports is a module; TypeScript then marks its output as one.
+  return output.outputText.replace(/^export \{\};\s*$/m, '').replace(/^\/\/# sourceMappingURL=.*$/m, '');
+}
+
+// Stack positions (cell-N:line:column, 1-based) in the JavaScript that ran ->
+// positions in the TypeScript cell. The REPL rewrites keep lines, not always columns.
+const sourceMaps = new Map();
+
+function mapPosition(filename, line, column) {
+  const map = sourceMaps.get(filename);
+  if (!map) return null;
+  const entry = map.findEntry(line - 1, Math.max(column - 1, 0));
+  if (!entry || entry.originalLine === undefined) return null;
+  return { line: entry.originalLine + 1, column: entry.originalColumn + 1 };
+}
+
+function mapStack(stack) {
+  if (!sourceMaps.size) return stack;
+  return stack
+    .replace(/\b(cell-\d+):(\d+):(\d+)\b/g, (whole, file, line, column) => {
+      const p = mapPosition(file, Number(line), Number(column));
+      return p ? `${file}:${p.line}:${p.column}` : whole;
+    })
+    .replace(/^(cell-\d+):(\d+)(\n.*\n( *)\^)/m, (whole, file, line, rest, indent) => { // V8's header
+      const p = mapPosition(file, Number(line), indent.length + 1);
+      return p ? `${file}:${p.line}${rest}` : whole;
+    });
+}
+
 // ---- cells --------------------------------------------------------------------
 
 let executionCount = 0;
@@ -577,7 +896,7 @@ function describe(thrown) {
       return {
         name: typeof thrown.name === 'string' ? thrown.name : 'Error',
         value: String(thrown.message ?? ''),
-        traceback: cleanStack(thrown.stack),
+        traceback: mapStack(cleanStack(thrown.stack)),
       };
     }
     const value = util.inspect(thrown);
@@ -615,13 +934,21 @@ function restoreEnv(saved) {
   }
 }
 
-async function runCell(id, code, env) {
+async function runCell(id, code, env, stdin) {
+  if (stdin !== undefined && stdin !== null) {
+    try {
+      cellStdin = openCellStdin(stdin);
+    } catch (e) {
+      return protocolError(`cannot open stdin ${stringify(stdin)}: ${e.message}`, id);
+    }
+  }
   executionCount += 1;
   const savedEnv = applyEnv(env);
   let failed = false;
   let thrown;
   try {
-    const script = compileCell(code, `cell-${executionCount}`);
+    const filename = `cell-${executionCount}`;
+    const script = compileCell(ts ? transpileTypeScript(code, filename) : code, filename);
     let value = script.runInThisContext({ breakOnSigint: true });
     if (isThenable(value)) value = await awaitInterruptibly(value);
     if (value !== undefined) send(resultEvent(value));
@@ -630,6 +957,7 @@ async function runCell(id, code, env) {
     thrown = e;
   }
   restoreEnv(savedEnv);
+  closeCellStdin();
   let status = 'ok';
   if (failed) {
     status = thrown !== null && typeof thrown === 'object' && thrown.code === INTERRUPTED ? 'interrupted' : 'error';
@@ -648,6 +976,11 @@ function protocolError(message, id) {
 function validateExec(request) {
   if (typeof request.id !== 'string') return 'exec needs a string id';
   if (typeof request.code !== 'string') return 'exec needs a string code';
+  const { stdin } = request;
+  if (stdin !== undefined && stdin !== null &&
+      (typeof stdin !== 'string' || !stdin.startsWith('/') || stdin.includes('\0'))) {
+    return 'stdin must be an absolute path without NUL';
+  }
   const { env } = request;
   if (env === undefined || env === null) return null;
   if (typeof env !== 'object' || Array.isArray(env)) return 'env must be an object';
@@ -684,7 +1017,7 @@ async function handle(item) {
   if (request.op !== 'exec') return protocolError(`unknown op ${stringify(request.op)}`, id);
   const problem = validateExec(request);
   if (problem) return protocolError(problem, id);
-  return runCell(request.id, request.code, request.env || {});
+  return runCell(request.id, request.code, request.env || {}, request.stdin);
 }
 
 // Requests are handled one at a time, in order; a cell may be asynchronous.
@@ -767,8 +1100,26 @@ function main() {
     // not in a sandbox: stay where we were started
   }
   globalThis.require = createRequire(path.join(process.cwd(), '[cell]'));
+  patchChildProcess();
+  if (!process.argv.includes('--typescript')) {
+    readRequests();
+    send({ type: 'ready', language: 'javascript', version: process.versions.node, pid: process.pid });
+    return;
+  }
+  // Loading TypeScript (~10 MB of JavaScript) and its first transpilation take
+  // a few hundred ms: done after `ready`, before any request is read (requests
+  // wait in the channel), so the host sees the kernel up sooner.
+  let version;
+  try {
+    ({ version } = require(`${TYPESCRIPT_PATHS[0]}/package.json`));
+  } catch {
+    setUpTypeScript(); // elsewhere, or missing: then the error ends the runner here
+    ({ version } = ts);
+  }
+  send({ type: 'ready', language: 'typescript', version, pid: process.pid });
+  if (!ts) setUpTypeScript();
+  ts.transpileModule('let warm: number = 1', { compilerOptions: typeScriptOptions });
   readRequests();
-  send({ type: 'ready', language: 'javascript', version: process.versions.node, pid: process.pid });
 }
 
 main();

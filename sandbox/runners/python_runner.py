@@ -263,6 +263,39 @@ class OutStream(io.TextIOBase):
         self._channel.flush()
 
 
+class CellStdin:
+    """A cell's stdin FIFO (PROTOCOL.md): on fd 0 for the cell, so input(),
+    sys.stdin and child processes read it; restore() puts the runner's own fd 0
+    (at end of file) and sys.stdin back and closes the FIFO."""
+
+    def __init__(self, fd):
+        try:
+            self._saved_fd = os.dup(0)  # non-inheritable
+        except OSError:  # started with fd 0 closed
+            self._saved_fd = None
+        os.dup2(fd, 0)
+        os.close(fd)
+        self._saved_stdin = sys.stdin
+        self.stream = io.open(0, "r", closefd=False,
+                              encoding=getattr(sys.stdin, "encoding", None) or "utf-8",
+                              errors=getattr(sys.stdin, "errors", None) or "strict")
+        sys.stdin = self.stream
+
+    def restore(self):
+        sys.stdin = self._saved_stdin
+        try:
+            self.stream.close()  # later reads of a kept reference fail; fd 0 stays open
+        except Exception:
+            pass
+        if self._saved_fd is None:
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+        else:
+            os.dup2(self._saved_fd, 0)
+            os.close(self._saved_fd)
+
+
 class PyplotShowHook:
     """Import hook: once matplotlib.pyplot is imported, plt.show() displays the
     open figures at once, as in Jupyter (the Agg backend's show() does nothing,
@@ -320,8 +353,15 @@ class Kernel:
 
     # ---- one cell -------------------------------------------------------
 
-    def run_cell(self, request_id, code, env):
+    def run_cell(self, request_id, code, env, stdin=None):
+        stdin_fd = None
+        if stdin is not None:
+            try:
+                stdin_fd = runner_protocol.open_stdin(stdin)
+            except OSError as e:
+                return self.protocol_error(f"cannot open stdin {stdin!r}: {e.strerror or e}", request_id)
         self.execution_count += 1
+        cell_stdin = CellStdin(stdin_fd) if stdin_fd is not None else None
         filename = f"<cell-{self.execution_count}>"
         saved_env = {key: os.environ.get(key) for key in env}
         os.environ.update(env)
@@ -340,6 +380,8 @@ class Kernel:
                 error = e
         finally:
             self.guard.armed = False
+            if cell_stdin is not None:
+                cell_stdin.restore()
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -3,6 +3,7 @@ runners: 4-byte big-endian length, then that many bytes of UTF-8 JSON."""
 
 import json
 import os
+import stat
 import struct
 
 REQUEST_FD, EVENT_FD = 3, 4
@@ -72,6 +73,9 @@ def validate_exec(request, valid_env_name):
         return "exec needs a string id"
     if not isinstance(request.get("code"), str):
         return "exec needs a string code"
+    stdin = request.get("stdin")
+    if stdin is not None and (not isinstance(stdin, str) or not stdin.startswith("/") or "\0" in stdin):
+        return "stdin must be an absolute path without NUL"
     env = request.get("env")
     if env is None:
         return None
@@ -85,9 +89,39 @@ def validate_exec(request, valid_env_name):
     return None
 
 
+def open_stdin(path):
+    """Opens a cell's stdin FIFO (see PROTOCOL.md) read-only and unlinks it; returns a
+    blocking, non-inheritable fd. Raises OSError (as ProtocolError material) if it
+    cannot be opened or is a directory. O_NONBLOCK makes the open itself never wait
+    for a writer (the host should hold one already)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise IsADirectoryError(f"{path} is a directory")
+        os.set_blocking(fd, True)
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            touch_writer(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        os.unlink(path)
+    except OSError:
+        pass  # best effort: the host may own the directory
+    return fd
+
+
+def touch_writer(fd):
+    """Opens and closes a writer of the FIFO `fd` reads. Linux reports a hangup
+    to poll/epoll only to readers that have seen a writer come; a reader opened
+    after the host already closed its end (end of file) would otherwise wait
+    forever in poll-based code (asyncio, child processes using poll)."""
+    os.close(os.open(f"/proc/self/fd/{fd}", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC))
+
+
 def dispatch(payload, valid_env_name, run_cell, shutdown, protocol_error):
-    """Decodes one request frame and calls run_cell(id, code, env), shutdown() or
-    protocol_error(message, request_id)."""
+    """Decodes one request frame and calls run_cell(id, code, env, stdin), shutdown()
+    or protocol_error(message, request_id); stdin is the FIFO path or None."""
     try:
         request = json.loads(payload)
     except ValueError as e:  # includes invalid UTF-8
@@ -103,4 +137,4 @@ def dispatch(payload, valid_env_name, run_cell, shutdown, protocol_error):
     problem = validate_exec(request, valid_env_name)
     if problem:
         return protocol_error(problem, request_id)
-    return run_cell(request["id"], request["code"], request.get("env") or {})
+    return run_cell(request["id"], request["code"], request.get("env") or {}, request.get("stdin"))

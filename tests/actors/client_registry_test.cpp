@@ -38,6 +38,9 @@ execution_actor::behavior_type fake_execution(execution_actor::pointer self, caf
       },
       [](atom::timeout) {},
       [](atom::finish) {},
+      [self, probe](atom::input, std::string& data, bool eof) {
+        caf::anon_send(probe, atom::input_v, std::move(data), eof);
+      },
   };
 }
 

@@ -18,9 +18,37 @@ kernel_event text(kernel_event::kind kind, std::string s) {
   return ev;
 }
 
+/// The handlers a fake sandbox ignores, around the ones a test scripts.
+template <class Run, class Kill, class Stop>
+sandbox_actor::behavior_type fake_sandbox(Run run, Kill kill, Stop stop) {
+  return {
+      std::move(run),
+      std::move(kill),
+      std::move(stop),
+      [](atom::input, std::string&, std::string&, bool) {},
+      [](atom::interrupt, std::string&) { return std::uint64_t{0}; },
+      [](atom::create, context_request&) { return context_info{}; },
+      [](atom::get) { return std::vector<context_info>{}; },
+      [](atom::remove, std::string&) { return true; },
+      [](atom::restart, std::string&) { return context_info{}; },
+      [](atom::adopt, sandbox_settings&) { return true; },
+      [](atom::timeout, std::chrono::milliseconds) {},
+      [](atom::tick, bool) {},
+      [](atom::expire) {},
+      [](atom::escalate, std::string&, std::uint32_t) {},
+      [](atom::drain, std::string&) {},
+      [](atom::runner, std::uint32_t, nlohmann::json&) {},
+      [](atom::broken, std::uint32_t, std::string&) {},
+      [](atom::limit, std::uint32_t, std::string&) {},
+      [](atom::ended, std::uint32_t, sandbox_exit&) {},
+      [](atom::exited, sandbox_exit&) {},
+      [](atom::tick) {},
+  };
+}
+
 /// A sandbox that answers a cell with a fixed script of events and an outcome.
 sandbox_actor::behavior_type scripted_sandbox(sandbox_actor::pointer self) {
-  return {
+  return fake_sandbox(
       [self](atom::run, run_cell& cell, event_sink_actor sink) -> caf::result<cell_outcome> {
         self->send(sink, atom::event_v, text(kernel_event::kind::stdout_text, "out:" + cell.code));
         self->send(sink, atom::event_v, text(kernel_event::kind::stderr_text, "err\n"));
@@ -30,22 +58,18 @@ sandbox_actor::behavior_type scripted_sandbox(sandbox_actor::pointer self) {
         self->send(sink, atom::event_v, std::move(result));
         return cell_outcome{};
       },
-      [](atom::kill) {},
-      [](atom::runner, nlohmann::json&) {},
-      [](atom::broken, std::string&) {},
-      [](atom::limit, std::string&) {},
-      [](atom::exited, sandbox_exit&) {},
-      [](atom::tick) {},
-  };
+      [](atom::kill) {}, [](atom::stop, std::string&) {});
 }
 
-/// A sandbox whose cell never ends until it is killed.
+/// A sandbox whose cell never ends until it is killed (one-shot) or stopped (stateful:
+/// the cell is interrupted and the state kept).
 struct hanging_state {
   caf::typed_response_promise<cell_outcome> promise;
+  std::string stdin_seen;
   static inline const char* name = "hanging_sandbox";
 };
 sandbox_actor::behavior_type hanging_sandbox(sandbox_actor::stateful_pointer<hanging_state> self) {
-  return {
+  return fake_sandbox(
       [self](atom::run, run_cell&, event_sink_actor sink) -> caf::result<cell_outcome> {
         self->send(sink, atom::event_v, text(kernel_event::kind::stdout_text, "before\n"));
         self->state.promise = self->make_response_promise<cell_outcome>();
@@ -57,11 +81,18 @@ sandbox_actor::behavior_type hanging_sandbox(sandbox_actor::stateful_pointer<han
         out.signal = 9;
         self->state.promise.deliver(out);
       },
-      [](atom::runner, nlohmann::json&) {},
-      [](atom::broken, std::string&) {},
-      [](atom::limit, std::string&) {},
-      [](atom::exited, sandbox_exit&) {},
-      [](atom::tick) {},
+      [self](atom::stop, std::string&) {
+        cell_outcome out;
+        out.how = cell_end::interrupted;
+        self->state.promise.deliver(out);
+      });
+}
+
+/// A sandbox source for tests: spawns `make` once, owned or leased.
+template <class F>
+sandbox_source source_of(F make, bool owned = true) {
+  return [make, owned](caf::actor_system& s, const execution_request&) {
+    return sandbox_lease{s.spawn(make), owned, std::chrono::seconds(5)};
   };
 }
 
@@ -87,9 +118,7 @@ TEST_CASE_FIXTURE(execution_fixture, "an execution collects events in order") {
   execution_request req;
   req.code = "1+1";
   sys.spawn(execution, std::string{"e1"}, req, target(),
-            [](caf::actor_system& s, language, const resource_limits&) {
-              return s.spawn(scripted_sandbox);
-            });
+            source_of(scripted_sandbox));
   const auto report = wait();
   CHECK(report.execution_id == "e1");
   CHECK(report.result.stdout_chunks == std::vector<std::string>{"out:1+1"});
@@ -105,9 +134,7 @@ TEST_CASE_FIXTURE(execution_fixture, "a timeout kills the sandbox and keeps the 
   req.code = "sleep";
   req.timeout = 50ms;
   sys.spawn(execution, std::string{"e2"}, req, target(),
-            [](caf::actor_system& s, language, const resource_limits&) {
-              return s.spawn(hanging_sandbox);
-            });
+            source_of(hanging_sandbox));
   const auto report = wait();
   CHECK(report.result.status == verdict::timeout);
   REQUIRE(report.result.error);
@@ -119,14 +146,43 @@ TEST_CASE_FIXTURE(execution_fixture, "a cancel ends the execution as killed") {
   execution_request req;
   req.code = "sleep";
   auto handle = sys.spawn(execution, std::string{"e3"}, req, target(),
-                          [](caf::actor_system& s, language, const resource_limits&) {
-                            return s.spawn(hanging_sandbox);
-                          });
+                          source_of(hanging_sandbox));
   self->send(handle, atom::cancel_v, std::string{"client left"});
   const auto report = wait();
   CHECK(report.result.status == verdict::killed);
   REQUIRE(report.result.error);
   CHECK(report.result.error->value == "client left");
+}
+
+TEST_CASE_FIXTURE(execution_fixture,
+                  "a timeout in a stateful sandbox interrupts the cell and says the state is kept") {
+  execution_request req;
+  req.code = "sleep";
+  req.timeout = 50ms;
+  sys.spawn(execution, std::string{"e4"}, req, target(), source_of(hanging_sandbox, false));
+  const auto report = wait();
+  CHECK(report.result.status == verdict::timeout);
+  REQUIRE(report.result.error);
+  CHECK(report.result.error->value.find("state is kept") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(execution_fixture, "a refused cell becomes the report's rejection") {
+  execution_request req;
+  req.code = "x";
+  auto refusing = [](sandbox_actor::pointer) {
+    return fake_sandbox(
+        [](atom::run, run_cell&, event_sink_actor) -> caf::result<cell_outcome> {
+          cell_outcome out;
+          out.how = cell_end::refused;
+          out.refusal = api_error{404, "context_not_found", "No context 'c'"};
+          return out;
+        },
+        [](atom::kill) {}, [](atom::stop, std::string&) {});
+  };
+  sys.spawn(execution, std::string{"e5"}, req, target(), source_of(refusing, false));
+  const auto report = wait();
+  REQUIRE(report.rejection);
+  CHECK(report.rejection->status == 404);
 }
 
 TEST_CASE("outcomes map to verdicts") {

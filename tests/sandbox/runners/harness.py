@@ -20,7 +20,36 @@ COMMANDS = {
     "python": ["/usr/bin/python3", "-I", "-u", str(RUNNERS / "python_runner.py")],
     "javascript": ["/usr/bin/node", str(RUNNERS / "node_runner.js")],
     "bash": ["/usr/bin/python3", "-I", "-u", str(RUNNERS / "bash_runner.py")],
+    "typescript": ["/usr/bin/node", str(RUNNERS / "node_runner.js"), "--typescript"],
 }
+JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+# The JVM flags of PROTOCOL.md's "Runner start".
+JAVA_FLAGS = ["-Xshare:auto", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+              "--add-opens", "java.base/java.io=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+              "--add-opens", "java.base/java.util=ALL-UNNAMED"]
+_java_classes = None
+
+
+def java_classes():
+    """Compiles the Java kernel once per test session (the build does it for the service)."""
+    global _java_classes
+    if _java_classes is None:
+        import tempfile
+        out = tempfile.mkdtemp(prefix="java-runner-")
+        subprocess.run([str(JAVA_HOME / "bin" / "javac"), "-nowarn", "-Xlint:none", "-d", out,
+                        *map(str, (RUNNERS / "java").glob("*.java"))], check=True, capture_output=True)
+        _java_classes = out
+    return _java_classes
+
+
+def command(language):
+    if language == "java":
+        return [str(JAVA_HOME / "bin" / "java"), *JAVA_FLAGS, "-cp", java_classes(), "JavaRunner"]
+    if language == "r":
+        return ["/usr/bin/Rscript", "--vanilla", str(RUNNERS / "r_runner.R")]
+    return COMMANDS[language]
+
+
 DEADLINE = 10.0  # seconds; generous, only reached when something is broken
 
 
@@ -97,8 +126,40 @@ class PipeReader:
             assert ok, f"{needle!r} not seen; got {bytes(self._data)!r}"
 
 
+class StdinFifo:
+    """A cell's stdin as the host provides it (PROTOCOL.md): a FIFO the host
+    writes the client's data into and closes for end of file. It also keeps a
+    read descriptor (never read) until the test ends: without one, data written
+    and closed before the runner opened the FIFO would be discarded."""
+
+    def __init__(self, directory, name="stdin"):
+        self.path = str(Path(directory) / name)
+        os.mkfifo(self.path, 0o600)
+        self._keep = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)  # a reader exists: no wait
+        FIFOS.append(self)
+
+    def write(self, data):
+        os.write(self._fd, data.encode() if isinstance(data, str) else data)
+
+    def close(self):
+        """End of file."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def release(self):
+        self.close()
+        if self._keep is not None:
+            os.close(self._keep)
+            self._keep = None
+
+
+FIFOS = []  # released by the `start` fixture
+
+
 class Runner:
-    def __init__(self, language, cwd, env=None):
+    def __init__(self, language, cwd, env=None, stdin_eof=False):
         self._requests, child_requests = socket.socketpair()
         self._events, child_events = socket.socketpair()
         # Above fd 4, so that dup2 onto 3 and 4 in the child cannot clobber them.
@@ -112,11 +173,13 @@ class Runner:
 
         base_env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "LANG": "C.UTF-8"}
         self.proc = subprocess.Popen(
-            COMMANDS[language], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            command(language), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, cwd=cwd, env={**base_env, **(env or {})},
             preexec_fn=place_channels, close_fds=False)  # our fds are non-inheritable anyway
         for fd in child_fds:
             os.close(fd)
+        if stdin_eof:  # fd 0 at end of file, as in the service
+            self.proc.stdin.close()
         self.raw_stdout = PipeReader(self.proc.stdout)
         self.raw_stderr = PipeReader(self.proc.stderr)
         self._buffer = b""
@@ -157,13 +220,15 @@ class Runner:
 
     # ---- cells ----------------------------------------------------------
 
-    def start(self, code, env=None):
-        """Sends an exec request; returns its id."""
+    def start(self, code, env=None, stdin=None):
+        """Sends an exec request; returns its id. `stdin`: a StdinFifo or a path."""
         self._next_id += 1
         request_id = f"c{self._next_id}"
         request = {"op": "exec", "id": request_id, "code": code}
         if env is not None:
             request["env"] = env
+        if stdin is not None:
+            request["stdin"] = getattr(stdin, "path", stdin)
         self.send(request)
         return request_id
 
@@ -180,8 +245,8 @@ class Runner:
                 assert event["id"] == request_id, events
                 return Execution(events)
 
-    def run(self, code, env=None, timeout=DEADLINE):
-        return self.collect(self.start(code, env), timeout)
+    def run(self, code, env=None, timeout=DEADLINE, stdin=None):
+        return self.collect(self.start(code, env, stdin), timeout)
 
     def wait_event(self, predicate, timeout=DEADLINE):
         """Reads events until one matches; returns the ones read so far."""
@@ -200,9 +265,10 @@ class Runner:
         (e.g. hrtimer_nanosleep): a SIGINT sent earlier could arrive just
         before the blocking call and only take effect when it returns."""
         deadline = time.monotonic() + timeout
+        names = (kernel_function,) if isinstance(kernel_function, str) else tuple(kernel_function)
         while True:
             with open(f"/proc/{self.proc.pid}/wchan") as f:
-                if f.read() == kernel_function:
+                if f.read() in names:
                     return
             assert time.monotonic() < deadline, f"never blocked in {kernel_function}"
             time.sleep(0.001)
@@ -266,4 +332,5 @@ class Runner:
         finally:
             self._requests.close()
             self._events.close()
-            self.proc.stdin.close()
+            if not self.proc.stdin.closed:
+                self.proc.stdin.close()

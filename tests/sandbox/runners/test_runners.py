@@ -9,24 +9,9 @@ import time
 
 import pytest
 
-from harness import Runner
 
 LANGUAGES = ["python", "javascript", "bash"]
 TRIVIAL = {"python": "1", "javascript": "1", "bash": "true"}
-
-
-@pytest.fixture
-def start(tmp_path):
-    runners = []
-
-    def start_runner(language, **kwargs):
-        runner = Runner(language, tmp_path, **kwargs)
-        runners.append(runner)
-        return runner
-
-    yield start_runner
-    for runner in runners:
-        runner.close()
 
 
 def outputs(execution):
