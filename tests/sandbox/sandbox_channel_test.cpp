@@ -288,6 +288,34 @@ TEST_CASE("kernels of one sandbox share /home/user, whatever their language") {
   CHECK(s.rec.text(2, "stdout").find("1000 /home/user") != std::string::npos);
 }
 
+TEST_CASE("a started kernel is confined exactly like the first runner") {
+  persistent_sandbox s;
+  REQUIRE(s.rec.event(0, "ready"));
+  const std::string probe =
+      "import resource, stat\n"
+      "status = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines())\n"
+      "extra = []\n"
+      "for fd in range(5, 1024):\n"
+      "    try:\n"
+      "        os.fstat(fd); extra.append(fd)\n"
+      "    except OSError:\n"
+      "        pass\n"
+      "kinds = ['pipe' if stat.S_ISFIFO(os.fstat(fd).st_mode) else\n"
+      "         'sock' if stat.S_ISSOCK(os.fstat(fd).st_mode) else '?' for fd in range(5)]\n"
+      "send({'type': 'stdout', 'text': ' '.join(str(x) for x in [\n"
+      "    status['Uid'].split()[0], status['Seccomp'].strip(), status['NoNewPrivs'].strip(),\n"
+      "    status['CapEff'].strip(), resource.getrlimit(resource.RLIMIT_NOFILE)[0],\n"
+      "    os.getsid(0) == os.getpid(), os.getpgid(0) == os.getpid(), extra, kinds,\n"
+      "    os.read(0, 10), os.getppid()])})\n";
+  s.exec(0, probe);
+  s.start(1, python_kernel("k1"));
+  s.exec(1, probe);
+  const auto first = s.rec.text(0, "stdout");
+  CHECK(first == "1000 2 1 0000000000000000 256 True True [] ['pipe', 'pipe', 'pipe', 'sock', "
+                 "'sock'] b'' 1");
+  CHECK(s.rec.text(1, "stdout") == first);
+}
+
 TEST_CASE("a kernel killed by SIGKILL reports signal 9 and can be restarted in its slot") {
   persistent_sandbox s;
   REQUIRE(s.rec.event(0, "ready"));

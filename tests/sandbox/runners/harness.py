@@ -34,8 +34,11 @@ def java_classes():
     """Compiles the Java kernel once per test session (the build does it for the service)."""
     global _java_classes
     if _java_classes is None:
+        import atexit
+        import shutil
         import tempfile
         out = tempfile.mkdtemp(prefix="java-runner-")
+        atexit.register(shutil.rmtree, out, ignore_errors=True)
         subprocess.run([str(JAVA_HOME / "bin" / "javac"), "-nowarn", "-Xlint:none", "-d", out,
                         *map(str, (RUNNERS / "java").glob("*.java"))], check=True, capture_output=True)
         _java_classes = out
