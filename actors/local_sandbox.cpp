@@ -95,6 +95,11 @@ std::string open_stdin(pointer self, cell& c) {
     return {};
   }
   auto& fifo = made.value();
+  // A FIFO drops its buffered bytes when its last descriptor closes: a read-only
+  // descriptor held until the cell ends keeps them for a kernel that opens it late,
+  // and does not count as a writer, so closing the writer still means end-of-file.
+  const auto self_fd = "/proc/self/fd/" + std::to_string(fifo.writer.get());
+  c.stdin_holder.reset(::open(self_fd.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   c.stdin_writer = std::move(fifo.writer);
   c.stdin_path = fifo.path;
   c.stdin_pending = std::move(c.request.stdin_data);
@@ -105,6 +110,7 @@ std::string open_stdin(pointer self, cell& c) {
 
 void close_stdin(pointer self, cell& c) {
   c.stdin_writer.reset();
+  c.stdin_holder.reset();
   c.stdin_pending.clear();
   // The kernel unlinks the FIFO when it opens it; this covers a cell that never did.
   if (!c.stdin_path.empty() && self->state.files) self->state.files->remove(c.stdin_path);

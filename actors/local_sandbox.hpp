@@ -62,6 +62,8 @@ struct local_sandbox_state {
     bool kernel_killed = false;
     /// stdin: the FIFO's host write end, bytes not yet written, end-of-file asked.
     sandbox::unique_fd stdin_writer;
+    /// Keeps the FIFO's buffered bytes until the kernel has read them.
+    sandbox::unique_fd stdin_holder;
     std::string stdin_path;
     std::string stdin_pending;
     bool stdin_eof = false;

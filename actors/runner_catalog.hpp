@@ -34,6 +34,8 @@ class runner_catalog {
   static std::size_t index(language lang) { return static_cast<std::size_t>(lang); }
 
   std::string runner_dir_;
+  /// The JDK's java launcher, "" if none fits.
+  std::string java_;
   /// Per language: empty if available, else what is missing and how to get it.
   std::array<std::string, all_languages.size()> missing_;
 };

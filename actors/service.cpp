@@ -268,8 +268,9 @@ void service::create_sandbox(sandbox_request request, json_callback done) {
   record->created = std::chrono::system_clock::now();
   record->expires_at_ms = unix_ms(record->created) + request.idle_timeout.count();
   record->actor = im.backend.acquire(im.system, request.lang, request.limits);
-  record->actor->attach_functor([this, id = record->id](const caf::error&) {
-    impl_->directory.remove(id);
+  // The directory outlives every actor (the impl awaits them before its members go).
+  record->actor->attach_functor([directory = &im.directory, id = record->id](const caf::error&) {
+    directory->remove(id);
   });
   sandbox_settings settings{record, request.idle_timeout, im.cfg.sandbox_max_lifetime};
   const auto per_key = im.cfg.key_max_sandboxes;

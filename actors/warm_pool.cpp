@@ -48,7 +48,6 @@ warm_pool::warm_pool(caf::actor_system& system, sandbox_environment env, resourc
 
 warm_pool::~warm_pool() {
   drain();
-  if (refiller_.joinable()) refiller_.join();
 }
 
 std::optional<sandbox_actor> warm_pool::take(language lang) {
@@ -72,14 +71,19 @@ std::size_t warm_pool::size() const {
 }
 
 void warm_pool::drain() {
-  std::map<language, std::deque<sandbox_actor>> pooled;
   {
     std::lock_guard lock{shared_->mutex};
     shared_->stopping = true;
+  }
+  shared_->wake.notify_all();
+  // After this no sandbox can be spawned any more (the actor system may stop next).
+  if (refiller_.joinable()) refiller_.join();
+  std::map<language, std::deque<sandbox_actor>> pooled;
+  {
+    std::lock_guard lock{shared_->mutex};
     pooled.swap(shared_->ready);
     metrics::set_sandboxes_pooled(0);
   }
-  shared_->wake.notify_all();
   for (auto& [lang, sandboxes] : pooled)
     for (auto& sandbox : sandboxes) caf::anon_send_exit(sandbox, caf::exit_reason::user_shutdown);
 }

@@ -22,8 +22,9 @@ constexpr const char* kEtcEntries[] = {
     "/etc/ld.so.cache",  "/etc/alternatives", "/etc/localtime",       "/etc/fonts",
     "/etc/matplotlibrc", "/etc/ssl/certs",    "/etc/ssl/openssl.cnf", "/etc/nsswitch.conf"};
 
-// Debian's python3.X reads /etc/python3.X/sitecustomize.py (a symlink from /usr/lib).
-constexpr const char* kEtcGlobs[] = {"/etc/python3*"};
+// Debian's python3.X reads /etc/python3.X/sitecustomize.py (a symlink from /usr/lib);
+// the JDK's lib/jvm.cfg and conf/ and R's ldpaths and Renviron are symlinks into /etc.
+constexpr const char* kEtcGlobs[] = {"/etc/python3*", "/etc/java-*-openjdk", "/etc/R"};
 
 constexpr const char* kDevNodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 

@@ -53,6 +53,24 @@ TEST_CASE("bad values are refused with the variable's name") {
   CHECK_THROWS_AS(from({{"DEFAULT_TIMEOUT_MS", "9000"}, {"MAX_TIMEOUT_MS", "1000"}}), config_error);
 }
 
+TEST_CASE("sandbox lifetimes and the warm pool are configurable") {
+  const auto cfg = from({{"SANDBOX_IDLE_TIMEOUT_MS", "5000"},
+                         {"WARM_POOL_SIZE", "3"},
+                         {"WARM_POOL_LANGUAGES", "bash, ts"},
+                         {"MAX_CONTEXTS_PER_SANDBOX", "4"}});
+  CHECK(cfg.sandbox_idle_timeout == std::chrono::milliseconds{5000});
+  CHECK(cfg.warm_pool_size == 3);
+  CHECK(cfg.warm_pool_languages == std::vector{language::bash, language::typescript});
+  CHECK(cfg.max_contexts_per_sandbox == 4);
+  CHECK(from({{"WARM_POOL_LANGUAGES", ""}}).warm_pool_languages.empty());
+  CHECK_THROWS_WITH_AS(from({{"WARM_POOL_LANGUAGES", "python,cobol"}}), doctest::Contains("cobol"),
+                       config_error);
+  CHECK_THROWS_AS(from({{"MAX_CONTEXTS_PER_SANDBOX", "32"}}), config_error);
+  CHECK_THROWS_AS(
+      from({{"SANDBOX_IDLE_TIMEOUT_MS", "9000"}, {"SANDBOX_IDLE_TIMEOUT_MAX_MS", "5000"}}),
+      config_error);
+}
+
 TEST_CASE("the e2b backend needs an API key") {
   CHECK_THROWS_WITH_AS(from({{"SANDBOX_BACKEND", "e2b"}}), doctest::Contains("E2B_API_KEY"),
                        config_error);

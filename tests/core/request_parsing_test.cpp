@@ -137,3 +137,81 @@ TEST_CASE("limits out of range or unknown are refused") {
         std::string::npos);
   CHECK(error_of(R"json({"code":"x","limits":[1]})json").code == "invalid_request");
 }
+
+TEST_CASE("sandbox executions take a context and stdin but not the sandbox's limits") {
+  const auto req = request_of(
+      R"json({"code":"x","contextId":"c1","stdin":"a\nb","interactive":true,
+              "limits":{"outputBytes":100,"cpuMs":10}})json",
+      execute_endpoint::sandbox_execute);
+  CHECK(req.context_id == "c1");
+  CHECK(req.stdin_data == "a\nb");
+  CHECK(req.stdin_open);
+  CHECK_FALSE(req.lang_given);
+  CHECK(request_of(R"json({"code":"x","context_id":"c2"})json", execute_endpoint::sandbox_execute)
+            .context_id == "c2");
+  CHECK(error_of(R"json({"code":"x","limits":{"memoryMb":64}})json",
+                 execute_endpoint::sandbox_execute)
+            .message.find("property of the sandbox") != std::string::npos);
+  CHECK(error_of(R"json({"code":"x","contextId":"c1"})json").message.find("needs a sandbox") !=
+        std::string::npos);
+  CHECK(error_of(R"json({"code":"x","interactive":"yes"})json").code == "invalid_request");
+  CHECK(error_of(R"json({"code":"x","stdin":5})json").code == "invalid_request");
+  CHECK(request_of(R"json({"code":"x","clientId":"c"})json",
+                   execute_endpoint::sandbox_execute_stream)
+            .client_id == "c");
+  CHECK(error_of(R"json({"code":"x"})json", execute_endpoint::sandbox_execute_stream)
+            .message.find("clientId") != std::string::npos);
+}
+
+TEST_CASE("a sandbox request has defaults, a timeout in seconds, env and metadata") {
+  auto cfg = test_config();
+  cfg.sandbox_idle_timeout = std::chrono::milliseconds{60000};
+  cfg.sandbox_idle_timeout_max = std::chrono::milliseconds{120000};
+  auto empty = parse_sandbox_request("", cfg);
+  REQUIRE(std::holds_alternative<sandbox_request>(empty));
+  CHECK(std::get<sandbox_request>(empty).idle_timeout == std::chrono::milliseconds{60000});
+  CHECK(std::get<sandbox_request>(empty).lang == language::python);
+  auto full = parse_sandbox_request(
+      R"json({"language":"js","timeout":90,"envVars":{"A":"1"},"metadata":{"team":"x"},
+              "limits":{"memoryMb":64}})json",
+      cfg);
+  REQUIRE(std::holds_alternative<sandbox_request>(full));
+  const auto& req = std::get<sandbox_request>(full);
+  CHECK(req.lang == language::javascript);
+  CHECK(req.idle_timeout == std::chrono::seconds{90});
+  CHECK(req.env.at("A") == "1");
+  CHECK(req.metadata.at("team") == "x");
+  CHECK(req.limits.memory_bytes == 64ull << 20);
+  auto too_long = parse_sandbox_request(R"json({"timeout":121})json", cfg);
+  REQUIRE(std::holds_alternative<api_error>(too_long));
+  CHECK(std::get<api_error>(too_long).message.find("1 to 120 seconds") != std::string::npos);
+  CHECK(std::holds_alternative<api_error>(parse_sandbox_request(R"json({"metadata":{"a":1}})json", cfg)));
+  CHECK(std::holds_alternative<api_error>(parse_sandbox_request("[]", cfg)));
+}
+
+TEST_CASE("context, timeout and stdin requests are validated") {
+  const auto cfg = test_config();
+  auto ctx = parse_context_request(R"json({"language":"bash","cwd":"/tmp"})json");
+  REQUIRE(std::holds_alternative<context_request>(ctx));
+  CHECK(std::get<context_request>(ctx).lang == language::bash);
+  CHECK(std::get<context_request>(ctx).cwd == "/tmp");
+  CHECK(std::get<context_request>(parse_context_request("")).cwd == "/home/user");
+  CHECK(std::holds_alternative<api_error>(parse_context_request(R"json({"cwd":"rel"})json")));
+  CHECK(std::holds_alternative<api_error>(parse_context_request(R"json({"language":"cobol"})json")));
+
+  auto timeout = parse_timeout_request(R"json({"timeout":30})json", cfg);
+  REQUIRE(std::holds_alternative<std::chrono::milliseconds>(timeout));
+  CHECK(std::get<std::chrono::milliseconds>(timeout) == std::chrono::seconds{30});
+  CHECK(std::holds_alternative<api_error>(parse_timeout_request("{}", cfg)));
+  CHECK(std::holds_alternative<api_error>(parse_timeout_request(R"json({"timeout":0})json", cfg)));
+
+  auto input = parse_stdin_request(R"json({"data":"hi\n","eof":true})json", cfg);
+  REQUIRE(std::holds_alternative<stdin_request>(input));
+  CHECK(std::get<stdin_request>(input).data == "hi\n");
+  CHECK(std::get<stdin_request>(input).eof);
+  CHECK(std::holds_alternative<api_error>(parse_stdin_request("{}", cfg)));
+  CHECK(std::holds_alternative<api_error>(parse_stdin_request(R"json({"eof":1})json", cfg)));
+  const auto big = R"json({"data":")json" + std::string(65, 'x') + R"json("})json";
+  REQUIRE(std::holds_alternative<api_error>(parse_stdin_request(big, cfg)));
+  CHECK(std::get<api_error>(parse_stdin_request(big, cfg)).status == 413);
+}
