@@ -191,6 +191,7 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
   cell.code = st.request.code;
   cell.env = st.request.env;
   cell.cpu_limit_ms = cpu_limit_ms;
+  cell.max_output_bytes = st.request.limits.output_bytes;
   cell.context_id = st.request.context_id;
   cell.lang = st.request.lang;
   cell.lang_given = st.lease.owned || st.request.lang_given;

@@ -73,8 +73,7 @@ sandbox_actor local_backend::acquire(caf::actor_system& system, language lang,
   const bool pooled_limits = limits.memory_bytes == d.memory_bytes && limits.pids == d.pids &&
                              limits.workspace_bytes == d.workspace_bytes &&
                              limits.file_size_bytes == d.file_size_bytes &&
-                             limits.open_files == d.open_files &&
-                             limits.output_bytes == d.output_bytes;
+                             limits.open_files == d.open_files;
   if (pool_ && pooled_limits)
     if (auto sandbox = pool_->take(lang)) return std::move(*sandbox);
   return system.spawn(local_sandbox, env_, lang, limits);

@@ -221,7 +221,7 @@ void send_next(pointer self, context& ctx) {
   nlohmann::json request = {{"op", "exec"}, {"id", c.request.id}, {"code", c.request.code}};
   if (!c.request.env.empty()) request["env"] = c.request.env;
   if (auto path = open_stdin(self, c); !path.empty()) request["stdin"] = path;
-  st.channel->reset_output_counters(ctx.slot);
+  st.channel->reset_output_counters(ctx.slot, c.request.max_output_bytes);
   st.channel->send(ctx.slot, request);
   if (c.request.cpu_limit_ms != 0) schedule_cpu_tick(self);
 }

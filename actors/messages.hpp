@@ -28,6 +28,8 @@ struct run_cell {
   std::map<std::string, std::string> env;
   /// CPU time the cell may use (the sandbox's, while it runs); 0 for no limit.
   std::uint64_t cpu_limit_ms = 0;
+  /// Output kept per stream (stdout, stderr, results); 0: the sandbox's limit.
+  std::uint64_t max_output_bytes = 0;
   /// The context to run in; empty: the default context of `lang`.
   std::string context_id;
   language lang = language::python;

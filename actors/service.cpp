@@ -127,6 +127,9 @@ struct service::impl {
     // The sandbox's variables, unless the execution sets its own.
     for (const auto& [key, value] : record->env) request.env.emplace(key, value);
     if (!request.lang_given && request.context_id.empty()) request.lang = record->lang;
+    // The sandbox's output limit, unless the execution asks for its own.
+    if (request.limits.output_bytes == cfg.default_limits.output_bytes)
+      request.limits.output_bytes = record->limits.output_bytes;
     const auto grace = 2 * cfg.interrupt_grace + std::chrono::seconds(5);
     return sandbox_source{[actor = record->actor, grace](caf::actor_system&,
                                                           const execution_request&) {

@@ -156,6 +156,7 @@ struct sandbox_channel::command {
   std::string frame;  // send
   int sig = 0;        // signal
   bool whole_group = false;
+  std::uint64_t cap = 0;  // reset: the new cell's output cap (0: the channel's)
 };
 
 /// A record for the init and the fds it carries (the host's copies close once sent).
@@ -180,6 +181,8 @@ struct sandbox_channel::kernel {
   stream_state out{"stdout"};
   stream_state err{"stderr"};
   stream_state results{"results"};
+  /// The running cell's output cap per stream; 0: the channel's.
+  std::uint64_t cap = 0;
   frame_decoder decoder;
   std::deque<std::string> outbox;
   std::string outgoing;  // the frame being written, possibly partially
@@ -251,7 +254,7 @@ class sandbox_channel::io_loop {
 
 void sandbox_channel::io_loop::deliver_text(kernel& k, stream_state& s, std::string text) {
   bool newly_capped = false;
-  auto admitted = s.admit(std::move(text), ch_.max_output_bytes_, newly_capped);
+  auto admitted = s.admit(std::move(text), k.cap ? k.cap : ch_.max_output_bytes_, newly_capped);
   if (!admitted.empty() && callbacks().on_event)
     callbacks().on_event(k.slot, {{"type", s.name}, {"text", std::move(admitted)}});
   if (newly_capped && callbacks().on_output_limit) callbacks().on_output_limit(k.slot, s.name);
@@ -305,7 +308,8 @@ void sandbox_channel::io_loop::handle_frame(kernel& k, const std::string& payloa
   } else if (type != "ready") {
     // Results and errors are output too, with a budget of their own.
     bool newly_capped = false;
-    if (!k.results.admit_event(payload.size(), ch_.max_output_bytes_, newly_capped)) {
+    if (!k.results.admit_event(payload.size(), k.cap ? k.cap : ch_.max_output_bytes_,
+                               newly_capped)) {
       if (newly_capped && callbacks().on_output_limit)
         callbacks().on_output_limit(k.slot, k.results.name);
       return;
@@ -510,8 +514,10 @@ void sandbox_channel::io_loop::apply_commands() {
         }
         break;
       case command::kind::reset:
-        if (k)
+        if (k) {
           for (auto* s : {&k->out, &k->err, &k->results}) s->reset();
+          k->cap = c.cap;
+        }
         break;
     }
   }
@@ -730,11 +736,12 @@ void sandbox_channel::signal(unsigned kernel, int sig, bool whole_group) {
   push(std::move(c));
 }
 
-void sandbox_channel::reset_output_counters(unsigned kernel) {
+void sandbox_channel::reset_output_counters(unsigned kernel, std::uint64_t max_output_bytes) {
   if (kernel >= max_kernels) return;
   command c;
   c.what = command::kind::reset;
   c.kernel = kernel;
+  c.cap = max_output_bytes;
   push(std::move(c));
 }
 

@@ -71,8 +71,9 @@ class sandbox_channel {
   /// Non-persistent (kernel 0 only): SIGINT through the init's relay, SIGKILL kills
   /// the sandbox; other signals are not supported there (ignored).
   void signal(unsigned kernel, int sig, bool whole_group = false);
-  /// Starts counting the kernel's output caps anew (a new cell).
-  void reset_output_counters(unsigned kernel);
+  /// Starts counting the kernel's output caps anew (a new cell), with a cap of
+  /// `max_output_bytes` per stream for that cell (0: the channel's).
+  void reset_output_counters(unsigned kernel, std::uint64_t max_output_bytes = 0);
 
  private:
   struct kernel;
