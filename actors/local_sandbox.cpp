@@ -803,6 +803,15 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
         if (!was_ready && !ctx->restart_on_exit) {
           log::warn("kernel failed to start", {{"language", to_string(ctx->lang)},
                                                {"reason", ctx->start_error}});
+          // Waiting cells fail too, or each would start (and lose) the kernel again.
+          while (!ctx->queue.empty()) {
+            cell_outcome out;
+            out.how = cell_end::start_failed;
+            out.detail = ctx->start_error;
+            out.context_id = ctx->id;
+            ctx->queue.front().promise.deliver(std::move(out));
+            ctx->queue.pop_front();
+          }
           for (auto& p : ctx->on_ready)
             p.deliver(make_error(sandbox_errc::start_failed, ctx->start_error));
           ctx->on_ready.clear();
