@@ -6,6 +6,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/error.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/unit.hpp>
 
 #include <utility>
 
@@ -20,6 +21,21 @@ void ask(caf::actor_system& system, const Handle& dest, caf::timespan timeout, O
     self->request(dest, timeout, args...).then(on_reply, [on_error](caf::error& err) {
       on_error(err);
     });
+  });
+}
+
+/// Calls `then` (on an actor thread) once `actor` has terminated, immediately if it
+/// already has. A sandbox actor's state, and with it its processes, is gone by then.
+template <class Handle, class Then>
+void when_gone(caf::actor_system& system, const Handle& actor, Then then) {
+  system.spawn<caf::hidden>([=](caf::event_based_actor* self) {
+    self->set_down_handler([self, then](caf::down_msg&) {
+      then();
+      self->quit();
+    });
+    self->monitor(actor);
+    // A behavior keeps the watcher alive until the down message arrives.
+    return caf::behavior{[](caf::unit_t) {}};
   });
 }
 

@@ -39,9 +39,9 @@ void apply_outcome(execution_result& result, const cell_outcome& outcome,
   result.signal = outcome.signal;
   // What became of a stateful sandbox's kernel when the service stopped its cell.
   std::string state_note;
-  if (outcome.how == cell_end::interrupted)
+  if (outcome.state_kept.value_or(outcome.how == cell_end::interrupted))
     state_note = " (the cell was interrupted; the sandbox's state is kept)";
-  else if (outcome.how == cell_end::restarted)
+  else if (!outcome.state_kept.value_or(outcome.how != cell_end::restarted))
     state_note = " (the cell did not stop on interrupt: its kernel was restarted, its state is lost)";
   if (forced == verdict::timeout) {
     set_error(result, verdict::timeout, "TimeoutError", forced_reason + state_note);
@@ -67,10 +67,10 @@ void apply_outcome(execution_result& result, const cell_outcome& outcome,
       break;
     case cell_end::output_limit:
       set_error(result, verdict::output_limit, "OutputLimitExceeded",
-                "The output exceeded the limit; the execution was stopped");
+                "The output exceeded the limit; the execution was stopped" + state_note);
       break;
     case cell_end::cpu_limit:
-      set_error(result, verdict::timeout, "TimeoutError", outcome.detail);
+      set_error(result, verdict::timeout, "TimeoutError", outcome.detail + state_note);
       break;
     case cell_end::killed:
       set_error(result, verdict::killed, "ExecutionKilled", outcome.detail);

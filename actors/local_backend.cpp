@@ -66,15 +66,26 @@ void local_backend::drain_pool() {
   if (pool_) pool_->drain();
 }
 
+bool local_backend::poolable(const resource_limits& limits) const {
+  const auto& d = cfg_.default_limits;
+  return limits.memory_bytes == d.memory_bytes && limits.pids == d.pids &&
+         limits.workspace_bytes == d.workspace_bytes &&
+         limits.file_size_bytes == d.file_size_bytes && limits.open_files == d.open_files;
+}
+
+bool local_backend::has_room(language lang, const resource_limits& limits) const {
+  if (launcher_->live() < cfg_.max_sandboxes) return true;
+  return pool_ && poolable(limits) && pool_->has(lang);
+}
+
+std::optional<sandbox_actor> local_backend::evict_pooled(language keep) {
+  if (!pool_) return std::nullopt;
+  return pool_->evict(keep);
+}
+
 sandbox_actor local_backend::acquire(caf::actor_system& system, language lang,
                                      const resource_limits& limits) {
-  // Pooled sandboxes have the default limits; output and CPU caps are per cell.
-  const auto& d = cfg_.default_limits;
-  const bool pooled_limits = limits.memory_bytes == d.memory_bytes && limits.pids == d.pids &&
-                             limits.workspace_bytes == d.workspace_bytes &&
-                             limits.file_size_bytes == d.file_size_bytes &&
-                             limits.open_files == d.open_files;
-  if (pool_ && pooled_limits)
+  if (pool_ && poolable(limits))
     if (auto sandbox = pool_->take(lang)) return std::move(*sandbox);
   return system.spawn(local_sandbox, env_, lang, limits);
 }

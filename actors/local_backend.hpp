@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace codeexec {
@@ -31,6 +32,13 @@ class local_backend {
   /// defaults, else a fresh one.
   sandbox_actor acquire(caf::actor_system& system, language lang, const resource_limits& limits);
 
+  /// Whether a sandbox of `lang` with `limits` can start now: a pooled one fits, or
+  /// fewer than MAX_SANDBOXES live.
+  bool has_room(language lang, const resource_limits& limits) const;
+  /// Takes a pooled sandbox of another language out of the pool (to end it and make
+  /// room), if there is one.
+  std::optional<sandbox_actor> evict_pooled(language keep);
+
   /// The kernels of this host.
   const runner_catalog& catalog() const { return *catalog_; }
 
@@ -45,6 +53,9 @@ class local_backend {
   std::shared_ptr<const runner_catalog> catalog_;
   sandbox_environment env_;
   std::unique_ptr<warm_pool> pool_;
+
+  /// Whether `limits` are the pool's (the defaults; output and CPU caps are per cell).
+  bool poolable(const resource_limits& limits) const;
 };
 
 /// The directory of the in-sandbox runners: RUNNER_DIR, else next to the binary,

@@ -226,8 +226,9 @@ void send_next(pointer self, context& ctx) {
   if (c.request.cpu_limit_ms != 0) schedule_cpu_tick(self);
 }
 
-/// Answers the running cell of `ctx` with `outcome` (usage filled in), then goes on.
-void finish_cell(pointer self, context& ctx, cell_outcome outcome) {
+/// Answers the running cell of `ctx` with `outcome` (usage filled in); the context's
+/// next cell is not started yet.
+void answer_current(pointer self, context& ctx, cell_outcome outcome) {
   auto& st = self->state;
   if (!ctx.current) return;
   auto& c = *ctx.current;
@@ -241,10 +242,16 @@ void finish_cell(pointer self, context& ctx, cell_outcome outcome) {
   outcome.stdout_truncated = outcome.stdout_truncated || c.stdout_capped;
   outcome.stderr_truncated = outcome.stderr_truncated || c.stderr_capped;
   outcome.context_id = ctx.id;
+  if (c.stopping) outcome.state_kept = !c.kernel_killed;
   close_stdin(self, c);
   c.promise.deliver(std::move(outcome));
   ctx.current.reset();
   st.touch();
+}
+
+/// Answers the running cell of `ctx`, then starts its next one.
+void finish_cell(pointer self, context& ctx, cell_outcome outcome) {
+  answer_current(self, ctx, std::move(outcome));
   send_next(self, ctx);
 }
 
@@ -258,7 +265,7 @@ cell_outcome ended_outcome(pointer self, const cell& c, const sandbox_exit& exit
       restarts ? "; the kernel restarts for the next execution, its state is lost" : "";
   if (c.forced) {
     out.how = *c.forced;
-    out.detail = c.forced_detail + (c.kernel_killed ? state_note : "");
+    out.detail = c.forced_detail;
   } else if (c.kernel_killed) {
     out.how = cell_end::restarted;
     out.detail = "the cell did not stop on interrupt: its kernel was restarted, its state is lost";
@@ -292,8 +299,10 @@ void stop_cell(pointer self, context& ctx, std::optional<cell_end> why, std::str
     if (st.process) st.process->kill();
     return;
   }
+  if (c.stopping) return;  // one escalation per cell
+  c.stopping = true;
   if (st.channel) st.channel->signal(ctx.slot, SIGINT);
-  self->send(self, atom::escalate_v, c.request.id, std::uint32_t{1});
+  self->delayed_send(self, interrupt_repeat, atom::escalate_v, c.request.id, std::uint32_t{1});
 }
 
 // ---- lifetime ------------------------------------------------------------------------
@@ -457,6 +466,7 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
     if (!st.process) {
       ctx.state = kernel_state::dead;
       ctx.start_error = st.start_error;
+      if (st.env.end_if_launch_fails) self->quit();
     }
   }
   return {
@@ -636,7 +646,7 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
         // Visible to the HTTP layer once the adopting request has its reply.
         st.settings.record->files = st.files;
         st.touch();
-        schedule_expiry(self, st.settings.idle_timeout);
+        schedule_expiry(self, std::min(st.settings.idle_timeout, st.settings.max_lifetime));
         auto* first = st.in_slot(0);
         if (first && first->state == kernel_state::ready) return true;
         if (first && first->state == kernel_state::dead)
@@ -648,7 +658,7 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
         auto& st = self->state;
         st.settings.idle_timeout = idle_timeout;
         st.touch();
-        schedule_expiry(self, idle_timeout);
+        schedule_expiry(self, std::min(idle_timeout, st.settings.max_lifetime));
       },
       [self](atom::tick, bool) { self->state.touch(); },
       [self](atom::expire) {
@@ -730,7 +740,6 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
           if (c.forced) {
             out.how = *c.forced;
             out.detail = c.forced_detail;
-            if (st.stateful) out.detail += "; the cell was interrupted, the kernel's state is kept";
           } else if (string_field(event, "status") == "interrupted") {
             out.how = cell_end::interrupted;
             out.detail = "the cell was interrupted";
@@ -784,7 +793,7 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
           ctx->start_error = !exit.setup_error.empty() ? exit.setup_error
                                                        : "the kernel exited before it was ready";
         if (ctx->removed) {
-          if (ctx->current) finish_cell(self, *ctx, ended_outcome(self, *ctx->current, exit, false));
+          if (ctx->current) answer_current(self, *ctx, ended_outcome(self, *ctx->current, exit, false));
           st.slot_owner[slot].clear();
           st.contexts.erase(ctx->id);
           return;
@@ -796,9 +805,8 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
             out.how = cell_end::start_failed;
             out.detail = ctx->start_error;
           }
-          ctx->current->promise.deliver(std::move(out));
-          close_stdin(self, *ctx->current);
-          ctx->current.reset();
+          if (st.stateful && was_ready) ctx->current->kernel_killed = true;  // its state is lost
+          answer_current(self, *ctx, std::move(out));
         }
         if (!was_ready && !ctx->restart_on_exit) {
           log::warn("kernel failed to start", {{"language", to_string(ctx->lang)},

@@ -35,6 +35,9 @@ struct sandbox_environment {
   std::shared_ptr<const runner_catalog> catalog;
   std::size_t max_contexts = 8;
   std::chrono::milliseconds interrupt_grace{2000};
+  /// End the actor at once when its launch fails (the warm pool's sandboxes: nobody
+  /// waits for their answer) instead of answering each request with the reason.
+  bool end_if_launch_fails = false;
 };
 
 /// Most kernels a sandbox can hold (the init's agent has this many slots).
@@ -58,6 +61,8 @@ struct local_sandbox_state {
     /// Set when the service ends the cell early, with why.
     std::optional<cell_end> forced;
     std::string forced_detail;
+    /// The service is stopping the cell (interrupts, then a kernel restart).
+    bool stopping = false;
     /// The kernel would not stop on interrupts and was killed.
     bool kernel_killed = false;
     /// stdin: the FIFO's host write end, bytes not yet written, end-of-file asked.

@@ -66,6 +66,9 @@ struct cell_outcome {
   std::uint64_t cpu_ms = 0;
   /// The context the cell ran in (empty if it never reached one).
   std::string context_id;
+  /// For a cell the service stopped in a stateful sandbox: whether its kernel kept its
+  /// state (interrupted) or lost it (restarted).
+  std::optional<bool> state_kept;
   /// For `refused`: the client-facing error.
   std::optional<api_error> refusal;
 };

@@ -142,8 +142,29 @@ struct service::impl {
     }};
   }
 
+  /// 503 for a sandbox that cannot start now; a pooled sandbox of another language
+  /// is ended meanwhile, so that a retry finds room.
+  std::optional<api_error> room_for(language lang, const resource_limits& limits) {
+    if (backend.has_room(lang, limits)) return std::nullopt;
+    if (auto victim = backend.evict_pooled(lang)) caf::anon_send(*victim, atom::kill_v);
+    return api_error{503, "too_many_sandboxes",
+                     "The server runs its maximum of " + std::to_string(cfg.max_sandboxes) +
+                         " sandboxes; retry shortly",
+                     1};
+  }
+
+  std::optional<api_error> check_available(language lang) const {
+    if (backend.catalog().available(lang)) return std::nullopt;
+    auto spec = backend.catalog().spec(lang, cfg.default_limits);
+    return api_error{400, "unavailable_language", std::get<std::string>(spec)};
+  }
+
   std::variant<std::string, api_error> start(execution_request request, execution_target target) {
     if (shutting_down) return api_error{503, "shutting_down", "The service is shutting down", 5};
+    if (request.sandbox_id.empty()) {
+      if (auto err = check_available(request.lang)) return *err;
+      if (auto err = room_for(request.lang, request.limits)) return *err;
+    }
     auto source = source_for(request);
     if (auto* err = std::get_if<api_error>(&source)) return *err;
     std::unique_lock lock{mutex};
@@ -257,13 +278,8 @@ void service::create_sandbox(sandbox_request request, json_callback done) {
                    1});
     return;
   }
-  // A pooled sandbox does not count against the maximum: it already lives.
-  const bool room = im.backend.live() < im.cfg.max_sandboxes || im.backend.pooled() > 0;
-  if (!room) {
-    done(api_error{503, "too_many_sandboxes",
-                   "The server runs its maximum of " + std::to_string(im.cfg.max_sandboxes) +
-                       " sandboxes; retry shortly",
-                   5});
+  if (auto err = im.check_available(request.lang)) {
+    done(*err);
     return;
   }
   auto record = std::make_shared<sandbox_record>();
@@ -275,12 +291,32 @@ void service::create_sandbox(sandbox_request request, json_callback done) {
   record->limits = request.limits;
   record->created = std::chrono::system_clock::now();
   record->expires_at_ms = unix_ms(record->created) + request.idle_timeout.count();
-  record->actor = im.backend.acquire(im.system, request.lang, request.limits);
+  auto start = [this, record, idle_timeout = request.idle_timeout, done] {
+    start_sandbox(record, idle_timeout, done);
+  };
+  if (im.backend.has_room(record->lang, record->limits)) {
+    start();
+  } else if (auto victim = im.backend.evict_pooled(record->lang)) {
+    // A pooled sandbox of another language gives way: start once it is gone.
+    caf::anon_send(*victim, atom::kill_v);
+    when_gone(im.system, *victim, start);
+  } else {
+    done(api_error{503, "too_many_sandboxes",
+                   "The server runs its maximum of " + std::to_string(im.cfg.max_sandboxes) +
+                       " sandboxes; retry shortly",
+                   5});
+  }
+}
+
+void service::start_sandbox(std::shared_ptr<sandbox_record> record,
+                            std::chrono::milliseconds idle_timeout, json_callback done) {
+  auto& im = *impl_;
+  record->actor = im.backend.acquire(im.system, record->lang, record->limits);
   // The directory outlives every actor (the impl awaits them before its members go).
   record->actor->attach_functor([directory = &im.directory, id = record->id](const caf::error&) {
     directory->remove(id);
   });
-  sandbox_settings settings{record, request.idle_timeout, im.cfg.sandbox_max_lifetime};
+  sandbox_settings settings{record, idle_timeout, im.cfg.sandbox_max_lifetime};
   const auto per_key = im.cfg.key_max_sandboxes;
   ask(
       im.system, record->actor, kernel_start_timeout,
@@ -300,7 +336,8 @@ void service::create_sandbox(sandbox_request request, json_callback done) {
       [record, done](const caf::error& err) {
         caf::anon_send_exit(record->actor, caf::exit_reason::user_shutdown);
         auto api = to_api_error(err);
-        if (api.status == 404) api = {503, "sandbox_start_failed", "The sandbox ended while starting", 1};
+        if (api.status == 404)
+          api = {503, "sandbox_start_failed", "The sandbox ended while starting", 1};
         done(api);
       },
       atom::adopt_v, std::move(settings));
@@ -318,14 +355,15 @@ json_result service::get_sandbox(const std::string& owner, const std::string& id
   return sandbox_json(*record);
 }
 
-std::optional<api_error> service::delete_sandbox(const std::string& owner, const std::string& id) {
+void service::delete_sandbox(const std::string& owner, const std::string& id, json_callback done) {
   auto record = impl_->directory.find(owner, id);
-  if (!record) return sandbox_not_found(id);
+  if (!record) return done(sandbox_not_found(id));
   impl_->directory.remove(id);
   log::info("sandbox deleted", {{"sandboxId", id}});
-  // Running cells are answered ("killed") before the actor ends.
+  // Running cells are answered ("killed") before the actor ends; the reply waits until
+  // its processes are gone, so the slot is free for the next sandbox.
   caf::anon_send(record->actor, atom::kill_v);
-  return std::nullopt;
+  when_gone(impl_->system, record->actor, [done] { done(nlohmann::json::object()); });
 }
 
 json_result service::set_sandbox_timeout(const std::string& owner, const std::string& id,

@@ -22,6 +22,7 @@ namespace codeexec {
 
 /// One connected WebSocket, as the HTTP layer holds it.
 struct client_link;
+struct sandbox_record;
 
 /// A JSON answer or a client error.
 using json_result = std::variant<nlohmann::json, api_error>;
@@ -55,7 +56,8 @@ class service {
   void create_sandbox(sandbox_request request, json_callback done);
   json_result list_sandboxes(const std::string& owner) const;
   json_result get_sandbox(const std::string& owner, const std::string& id) const;
-  std::optional<api_error> delete_sandbox(const std::string& owner, const std::string& id);
+  /// Ends a sandbox; `done` is called once its processes are gone.
+  void delete_sandbox(const std::string& owner, const std::string& id, json_callback done);
   /// Sets a sandbox's idle timeout, counted from now.
   json_result set_sandbox_timeout(const std::string& owner, const std::string& id,
                                   std::chrono::milliseconds timeout);
@@ -108,6 +110,9 @@ class service {
 
  private:
   struct impl;
+  /// Starts (or takes from the pool) the sandbox of `record` and adopts it.
+  void start_sandbox(std::shared_ptr<sandbox_record> record, std::chrono::milliseconds idle_timeout,
+                     json_callback done);
   std::unique_ptr<impl> impl_;
 };
 

@@ -38,6 +38,7 @@ warm_pool::warm_pool(caf::actor_system& system, sandbox_environment env, resourc
       languages_(std::move(languages)),
       has_room_(std::move(has_room)),
       shared_(std::make_shared<shared>()) {
+  env_.end_if_launch_fails = true;
   std::erase_if(languages_, [this](language lang) {
     if (env_.catalog->available(lang)) return false;
     log::warn("warm pool: language not available, not pooled", {{"language", to_string(lang)}});
@@ -63,6 +64,25 @@ std::optional<sandbox_actor> warm_pool::take(language lang) {
   }
   shared_->wake.notify_one();
   return out;
+}
+
+std::optional<sandbox_actor> warm_pool::evict(language keep) {
+  std::lock_guard lock{shared_->mutex};
+  // The language with the most pooled sandboxes gives one up.
+  std::deque<sandbox_actor>* from = nullptr;
+  for (auto& [lang, q] : shared_->ready)
+    if (lang != keep && !q.empty() && (!from || q.size() > from->size())) from = &q;
+  if (!from) return std::nullopt;
+  auto out = std::move(from->back());
+  from->pop_back();
+  metrics::set_sandboxes_pooled(shared_->total());
+  return out;
+}
+
+bool warm_pool::has(language lang) const {
+  std::lock_guard lock{shared_->mutex};
+  auto it = shared_->ready.find(lang);
+  return it != shared_->ready.end() && !it->second.empty();
 }
 
 std::size_t warm_pool::size() const {
@@ -113,8 +133,11 @@ void warm_pool::run() {
     // The launch (clone, cgroups: 1-11 ms) runs here, off every request path.
     auto sandbox = system_.spawn(local_sandbox, env_, *next, defaults_);
     std::weak_ptr<shared> weak = shared_;
-    // A pooled sandbox that ends (its kernel failed, the service stops) leaves the pool.
-    sandbox->attach_functor([weak, addr = sandbox.address(), lang = *next](const caf::error&) {
+    auto gone = std::make_shared<std::atomic<bool>>(false);
+    // A pooled sandbox that ends (its launch or kernel failed, the service stops) leaves
+    // the pool. Attached to an actor that already ended, this runs at once.
+    sandbox->attach_functor([weak, gone, addr = sandbox.address(), lang = *next](const caf::error&) {
+      *gone = true;
       auto s = weak.lock();
       if (!s) return;
       std::lock_guard guard{s->mutex};
@@ -127,6 +150,11 @@ void warm_pool::run() {
     if (shared_->stopping) {
       caf::anon_send_exit(sandbox, caf::exit_reason::user_shutdown);
       break;
+    }
+    if (*gone) {
+      // It could not start (another sandbox took the last slot meanwhile): retry later.
+      shared_->wake.wait_for(lock, full_retry);
+      continue;
     }
     shared_->ready[*next].push_back(std::move(sandbox));
     metrics::set_sandboxes_pooled(shared_->total());

@@ -38,6 +38,12 @@ class warm_pool {
 
   /// Pooled sandboxes now, all languages.
   std::size_t size() const;
+  /// Whether a sandbox of `lang` is pooled now.
+  bool has(language lang) const;
+
+  /// Removes a pooled sandbox of a language other than `keep` (to make room for
+  /// another sandbox) and returns it; the caller ends it.
+  std::optional<sandbox_actor> evict(language keep);
 
   /// Kills the pooled sandboxes and refills no more (service shutdown).
   void drain();

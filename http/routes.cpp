@@ -173,16 +173,16 @@ struct routes::call {
     return {};
   }
   void answer(json_result result, int ok_status = 200) const {
-    if (auto* err = std::get_if<api_error>(&result))
-      respond(error_reply(*err));
-    else
-      respond(json_reply(ok_status, dump(std::get<nlohmann::json>(result))));
+    answer_later(ok_status)(std::move(result));
   }
-  /// A callback for the service that answers with `ok_status` (or the error).
+  /// A callback for the service that answers with `ok_status` (or the error); 204
+  /// answers without a body.
   json_callback answer_later(int ok_status = 200) const {
     return [respond = respond, ok_status](json_result result) {
       if (auto* err = std::get_if<api_error>(&result))
         respond(error_reply(*err));
+      else if (ok_status == 204)
+        respond(reply{204, "", {}});
       else
         respond(json_reply(ok_status, dump(std::get<nlohmann::json>(result))));
     };
@@ -291,8 +291,7 @@ void routes::dispatch(call& c) {
     case action::get_sandbox:
       return c.answer(service_.get_sandbox(c.owner, id));
     case action::delete_sandbox:
-      if (auto err = service_.delete_sandbox(c.owner, id)) return c.respond(error_reply(*err));
-      return c.respond(reply{204, "", {}});
+      return service_.delete_sandbox(c.owner, id, c.answer_later(204));
     case action::sandbox_timeout: {
       auto parsed = parse_timeout_request(c.body, cfg_);
       if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));
@@ -318,15 +317,8 @@ void routes::dispatch(call& c) {
     }
     case action::list_contexts:
       return service_.list_contexts(c.owner, id, c.answer_later());
-    case action::delete_context: {
-      auto respond = c.respond;
-      return service_.delete_context(c.owner, id, c.params[1], [respond](json_result result) {
-        if (auto* err = std::get_if<api_error>(&result))
-          respond(error_reply(*err));
-        else
-          respond(reply{204, "", {}});
-      });
-    }
+    case action::delete_context:
+      return service_.delete_context(c.owner, id, c.params[1], c.answer_later(204));
     case action::restart_context:
       return service_.restart_context(c.owner, id, c.params[1], c.answer_later());
     case action::read_file:

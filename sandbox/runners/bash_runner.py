@@ -32,7 +32,6 @@ import runner_protocol  # noqa: E402
 from runner_protocol import EVENT_FD, MAX_FRAME, REQUEST_FD, read_requests  # noqa: E402
 del sys.path[0]
 
-HOME = "/home/user"
 BASH = ["/bin/bash", "--noprofile", "--norc"]
 # The shell writes cell statuses to this fd: high, so that scripts using
 # small fd numbers (exec 3>file) do not clobber it.
@@ -218,8 +217,7 @@ def send(event):
 
 def main():
     runner_protocol.prepare_fds()
-    if os.path.isdir(HOME):
-        os.chdir(HOME)
+    # The working directory is the context's: the sandbox starts the runner in it.
     kernel = Kernel()
     send({"type": "ready", "language": "bash", "version": kernel.shell.version, "pid": os.getpid()})
     for payload in read_requests(REQUEST_FD):

@@ -28,7 +28,6 @@ const MAX_FRAME = 64 * 1024 * 1024;
 const FLUSH_DELAY_MS = 20; // a partial line waits at most this long
 const MAX_TEXT = 1024 * 1024; // UTF-16 units per stdout/stderr event, keeps frames far below MAX_FRAME
 const MAX_ERROR_TEXT = 1024 * 1024; // kept of an error's value and traceback
-const HOME = '/home/user';
 const INTERRUPTED = 'ERR_SCRIPT_EXECUTION_INTERRUPTED'; // Node's code for breakOnSigint
 
 // User code shares this context and may replace these globals.
@@ -1094,11 +1093,7 @@ function main() {
     if (String(warning).includes('USE_MAIN_CONTEXT_DEFAULT_LOADER')) return undefined;
     return emitWarning.call(this, warning, ...rest);
   };
-  try {
-    process.chdir(HOME);
-  } catch {
-    // not in a sandbox: stay where we were started
-  }
+  // The working directory is the context's: the sandbox starts the runner in it.
   globalThis.require = createRequire(path.join(process.cwd(), '[cell]'));
   patchChildProcess();
   if (!process.argv.includes('--typescript')) {

@@ -30,7 +30,6 @@ FLUSH_DELAY = 0.020      # a partial line waits at most this long (seconds)
 MAX_TEXT = 1 << 20       # characters per stdout/stderr event, keeps frames far below MAX_FRAME
 MAX_ERROR_TEXT = 1 << 20  # characters kept of an error's value and traceback
 MAX_DATA_CELLS = 100_000  # DataFrames up to this size also get `data`
-HOME = "/home/user"
 COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 CO_COROUTINE = 0x0080    # inspect.CO_COROUTINE, without importing inspect
 
@@ -590,8 +589,7 @@ def main():
     signal.signal(signal.SIGINT, guard.handler)
     runner_protocol.prepare_fds()
     os.environ.setdefault("MPLBACKEND", "Agg")
-    if os.path.isdir(HOME):
-        os.chdir(HOME)
+    # The working directory is the context's: the sandbox starts the runner in it.
     channel = Channel(EVENT_FD, guard)
     sys.stdout = OutStream(channel, "stdout", 1)
     sys.stderr = OutStream(channel, "stderr", 2)

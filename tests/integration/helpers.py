@@ -46,6 +46,9 @@ BASE_ENV = {
     "LOG_LEVEL": "debug",
     "STREAM_REPLAY_WINDOW_MS": "10000",
     "MAX_TIMEOUT_MS": "120000",
+    # The leak checks count every sandbox process: instances start without a warm
+    # pool unless a test asks for one (test_sandboxes.py tests the pool itself).
+    "WARM_POOL_SIZE": "0",
 }
 
 FINAL_STATUSES = ("completed", "failed")

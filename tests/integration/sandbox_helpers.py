@@ -260,9 +260,17 @@ def alive(pids) -> list[int]:
     return [p for p in pids if os.path.exists(f"/proc/{p}")]
 
 
+# Prints the host uid the code runs as: the uid_map line that maps its own uid.
+UID_MAP_CODE = ("import os\n"
+                "for line in open('/proc/self/uid_map'):\n"
+                "    inside, outside, count = map(int, line.split())\n"
+                "    if inside <= os.getuid() < inside + count:\n"
+                "        print(outside + os.getuid() - inside)\n")
+
+
 def host_uid_inside(svc, sid: str, key: Optional[str] = None, **fields) -> int:
     """The host uid a sandbox runs as, read from inside (its /proc/self/uid_map)."""
-    r = sexec(svc, sid, "print(open('/proc/self/uid_map').read().split()[1])", key=key, **fields)
+    r = sexec(svc, sid, UID_MAP_CODE, key=key, **fields)
     assert r["status"] == "ok", r
     return int("".join(r["logs"]["stdout"]).strip())
 

@@ -69,6 +69,13 @@ def test_put_then_code_reads_binary(sbx, sandbox):
     r = run_ok(sbx, sandbox, "import hashlib\n"
                              "print(hashlib.sha256(open('/home/user/data/in.bin', 'rb').read()).hexdigest())")
     assert stdout_of(r).strip() == hashlib.sha256(data).hexdigest(), "the code read other bytes"
+    # The file is the sandbox user's: the code may change it.
+    r = run_ok(sbx, sandbox, "import os\nst = os.stat('/home/user/data/in.bin')\n"
+                             "print(st.st_uid == os.getuid())\n"
+                             "open('/home/user/data/in.bin', 'ab').write(b'+')\n"
+                             "open('/home/user/data/new.txt', 'w').write('parent dir is writable')")
+    assert stdout_of(r) == "True\n", r
+    data += b"+"
     got = get(sbx, sandbox, "/home/user/data/in.bin")
     assert got.status == 200 and got.raw == data, f"GET returned {len(got.raw)} bytes, not the {len(data)} put"
     assert got.headers.get("content-type", "").startswith("application/octet-stream"), got.headers
@@ -95,7 +102,7 @@ def test_put_creates_parents_overwrites_and_empty_files(sbx, sandbox):
     got = get(sbx, sandbox, "empty.txt")
     assert got.status == 200 and got.raw == b"", got
     assert ok_text(sbx, sandbox, "open('/home/user/a/b/c/d.txt').read() + open('/tmp/x/y/z.txt').read()") \
-        == "'secondin tmp'"
+        == "secondin tmp"
     # bash sees them too (files are the sandbox's, not a context's)
     r = run_ok(sbx, sandbox, "cat /home/user/a/b/c/d.txt", language="bash")
     assert stdout_of(r) == "second", r
@@ -104,7 +111,7 @@ def test_put_creates_parents_overwrites_and_empty_files(sbx, sandbox):
 def test_unusual_names(sbx, sandbox):
     name = "dir with space/ünïcødé & more?.txt"
     assert put(sbx, sandbox, name, b"odd").status == 200
-    assert ok_text(sbx, sandbox, f"open('/home/user/{name}').read()") == "'odd'"
+    assert ok_text(sbx, sandbox, f"open('/home/user/{name}').read()") == "odd"
     assert get(sbx, sandbox, name).raw == b"odd"
 
 

@@ -14,24 +14,24 @@ not (yet) have; they are listed in the report to the lead.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import json
 import os
 import shutil
 import signal
+import tempfile
 import threading
 import time
 import uuid
 
 import pytest
 
-from helpers import (MIB, binary_path, check_stream_sequence, collect_events, is_output, run,
-                     stderr_of, stdout_of, summarize, wait_until)
-from sandbox_helpers import (SBX_ENV, SBX_MAX_CONTEXTS, alive, assert_api_error, auth,
-                             cgroup_dirs_exist, cgroups_of, create_context, create_sandbox,
-                             create_sandbox_raw, delete_sandbox, error_code, get_sandbox,
-                             host_uid_inside, instance_cgroups, instance_processes,
+from helpers import (MIB, _cgroup_paths, assert_nothing_left, binary_path, check_stream_sequence, collect_events,
+                     is_output, run, sandbox_processes, stdout_of, summarize, wait_until)
+from sandbox_helpers import (SBX_ENV, SBX_MAX_CONTEXTS, UID_MAP_CODE, alive, assert_api_error, auth,
+                             cgroup_dirs_exist, cgroups_of, check_sandbox_obj, create_context,
+                             create_sandbox, create_sandbox_raw, delete_sandbox, error_code,
+                             get_sandbox, host_uid_inside, instance_cgroups, instance_processes,
                              languages_of, list_contexts, module_instance, ok_text, parse_time,
                              pids_of_uid, png_size, require_language, sandbox_counts, sexec,
                              sexec_raw, start_sandbox_stream, text_of, wait_gone)
@@ -72,7 +72,6 @@ def test_create_default_sandbox_shape_and_first_execution(sbx):
     assert "application/json" in resp.headers.get("content-type", ""), resp.headers
     sb = resp.body
     try:
-        from sandbox_helpers import check_sandbox_obj
         check_sandbox_obj(sb)
         assert sb["language"] == "python", sb
         assert sb["metadata"] == {}, sb
@@ -144,6 +143,21 @@ def test_get_list_delete(sbx):
         delete_sandbox(sbx, a)
         delete_sandbox(sbx, b)
     assert sandbox_counts(sbx)["stateful"] == before
+
+
+def test_delete_answers_running_cells_killed(sbx):
+    sid = create_sandbox(sbx)["sandboxId"]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(sexec, sbx, sid, "import time\nprint('in', flush=True)\ntime.sleep(60)",
+                          timeout=60000, http_timeout=30)
+        wait_until(lambda: any(c["running"] for c in list_contexts(sbx, sid)), 10,
+                   message="the cell never ran")
+        t0 = time.monotonic()
+        assert delete_sandbox(sbx, sid) == 204
+        r = fut.result(20)
+    assert time.monotonic() - t0 < 5, "the running cell was not answered promptly"
+    assert r["status"] == "killed", f"a cell running at DELETE is answered killed: {r!r}"
+    assert stdout_of(r) == "in\n", "its output so far is kept"
 
 
 def test_unknown_sandbox_routes_404(sbx):
@@ -228,11 +242,11 @@ def test_python_state_persists(sbx, sandbox):
                             "import os\nos.chdir('/tmp')\n"
                             "open('/home/user/kept.txt', 'w').write('kept')")
     assert ok_text(sbx, sandbox, "inc(x) + 1") == "42"
-    assert ok_text(sbx, sandbox, "j.dumps({'a': 1})") == "'{\"a\": 1}'"
+    assert ok_text(sbx, sandbox, "j.dumps({'a': 1})") == "{\"a\": 1}"
     expect_ok(sbx, sandbox, "Box.items.append(3)")
     assert ok_text(sbx, sandbox, "Box.items") == "[3]"
-    assert ok_text(sbx, sandbox, "os.getcwd()") == "'/tmp'"
-    assert ok_text(sbx, sandbox, "open('/home/user/kept.txt').read()") == "'kept'"
+    assert ok_text(sbx, sandbox, "os.getcwd()") == "/tmp"
+    assert ok_text(sbx, sandbox, "open('/home/user/kept.txt').read()") == "kept"
 
 
 def test_code_error_keeps_state(sbx, sandbox):
@@ -251,9 +265,13 @@ def test_code_error_keeps_state(sbx, sandbox):
               "greet world; echo \"$X $PWD $EXPORTED\"; pwd"],
      "hi world\n5 /tmp yes\n/tmp\n"),
     ("javascript", ["var counter = 40; function bump(n) { return n + 1; }\n"
-                    "const fs = require('fs'); process.chdir('/tmp');",
-                    "console.log(bump(counter) + 1, process.cwd(), typeof fs.readFileSync)"],
+                    "const fs = require('fs'); process.chdir('/tmp');\nconst again = 1;\nclass K {}",
+                    "const again = 2; class K { v() { return again; } }",  # redeclared, as in Node's REPL
+                    "console.log(bump(counter) + new K().v() - 1, process.cwd(), typeof fs.readFileSync)"],
      "42 /tmp function\n"),
+    ("python", ["import asyncio\nasync def twice(v):\n    await asyncio.sleep(0)\n    return v * 2",
+                "x = await twice(20)", "print(x + 2)"],
+     "42\n"),
     ("typescript", ["let n: number = 20;\nfunction twice(v: number): number { return v * 2; }",
                     "console.log(twice(n) + 2)"],
      "42\n"),
@@ -295,9 +313,9 @@ def test_other_language_runs_in_its_default_context(sbx, sandbox):
     expect_ok(sbx, sandbox, "shared_name = 'py'")
     expect_ok(sbx, sandbox, "var shared_name = 'js'; var jsOnly = 41;", language="javascript")
     assert ok_text(sbx, sandbox, "jsOnly + 1", language="javascript") == "42"
-    assert ok_text(sbx, sandbox, "shared_name", language="js") == "'js'"
-    assert ok_text(sbx, sandbox, "shared_name") == "'py'"
-    assert ok_text(sbx, sandbox, "shared_name", language="python") == "'py'"
+    assert ok_text(sbx, sandbox, "shared_name", language="js") == "js"
+    assert ok_text(sbx, sandbox, "shared_name") == "py"
+    assert ok_text(sbx, sandbox, "shared_name", language="python") == "py"
     ctxs = list_contexts(sbx, sandbox)
     langs = sorted(c["language"] for c in ctxs)
     assert langs == ["javascript", "python"], ctxs
@@ -306,7 +324,7 @@ def test_other_language_runs_in_its_default_context(sbx, sandbox):
     # Files are shared between the two.
     expect_ok(sbx, sandbox, "require('fs').writeFileSync('/home/user/from_js.txt', 'js wrote')",
               language="javascript")
-    assert ok_text(sbx, sandbox, "open('from_js.txt').read()") == "'js wrote'"
+    assert ok_text(sbx, sandbox, "open('from_js.txt').read()") == "js wrote"
 
 
 def test_env_vars_sandbox_and_execution(sbx):
@@ -355,14 +373,35 @@ def test_unknown_context_is_404(sbx, sandbox):
     assert_api_error(resp, 404, "context_not_found", "delete unknown context")
 
 
-def test_execution_limits_output_bytes_and_cpu(sbx, sandbox):
+def test_execution_output_limit_in_sandbox(sbx, sandbox):
+    """README (Timeouts keep state): outputBytes, like timeout and cpuMs, interrupts
+    the cell, and the error says the state is kept.
+    BINARY BUG (found 2026-11-26): first ignored (status ok, all 10 KB returned);
+    since e3a022e enforced, but the error only says "The output exceeded the
+    limit; the execution was stopped" (the state is in fact kept)."""
     expect_ok(sbx, sandbox, "kept = 'yes'")
     r = sexec(sbx, sandbox, "print('a' * 5000, flush=True)\nprint('b' * 5000)", limits={"outputBytes": 1000})
-    assert r["status"] == "output_limit", r
+    assert r["status"] == "output_limit", f"outputBytes 1000 not enforced: status {r['status']}, " \
+                                          f"{len(stdout_of(r))} bytes of stdout"
     assert r["truncated"]["stdout"] is True and len(stdout_of(r)) <= 1000, r
-    r = sexec(sbx, sandbox, "while True:\n    pass", limits={"cpuMs": 300}, timeout=20000)
+    assert ok_text(sbx, sandbox, "kept") == "yes", "the state must survive an output_limit"
+    assert "state is kept" in r["error"]["value"], f"the error must say the state is kept: {r['error']!r}"
+    # The limit was this execution's only.
+    r = expect_ok(sbx, sandbox, "print('x' * 3000)")
+    assert len(stdout_of(r)) == 3001, r
+
+
+def test_execution_cpu_limit_in_sandbox(sbx, sandbox):
+    """cpuMs stops a spinning cell like a timeout does: interrupted, verdict
+    timeout/TimeoutError saying the state is kept, and it is."""
+    expect_ok(sbx, sandbox, "kept = 'yes'")
+    t0 = time.monotonic()
+    r = sexec(sbx, sandbox, "spins = 0\nwhile True:\n    spins += 1", limits={"cpuMs": 300}, timeout=20000)
+    assert time.monotonic() - t0 < 8, "cpuMs 300 did not stop the cell early"
     assert r["status"] == "timeout" and r["error"]["name"] == "TimeoutError", r
-    # The sandbox stays usable; the limits were this execution's only.
+    assert "state is kept" in r["error"]["value"], r["error"]
+    assert ok_text(sbx, sandbox, "kept") == "yes"
+    assert int(ok_text(sbx, sandbox, "spins")) > 0, "the interrupted cell's own variables are kept too"
     r = expect_ok(sbx, sandbox, "print('x' * 3000)")
     assert len(stdout_of(r)) == 3001, r
 
@@ -379,11 +418,16 @@ def test_sandbox_workspace_limit_inside(sbx):
 
 
 def test_memory_limit_of_sandbox(sbx):
+    """The sandbox's memoryMb gives the documented verdict (README, Limits:
+    `memory_limit`, `MemoryError`).
+    BINARY BUG (found 2026-11-26, this host: cgroup v1 memory): status `killed`,
+    error ProcessKilled "killed by signal 9" -- the one-shot /execute gives the
+    same wrong verdict (test_hostile_resources expects memory_limit too)."""
     sb = create_sandbox(sbx, {"limits": {"memoryMb": 128}})
     sid = sb["sandboxId"]
     try:
         r = sexec(sbx, sid, "x = bytearray(1 << 30)", timeout=30000)
-        assert r["status"] in ("memory_limit", "error") and r["error"]["name"] == "MemoryError", r
+        assert r["status"] == "memory_limit" and r["error"]["name"] == "MemoryError", r
         # The sandbox survives (possibly with a restarted kernel) and runs the next cell.
         r = expect_ok(sbx, sid, "print('alive')")
         assert stdout_of(r) == "alive\n"
@@ -407,15 +451,22 @@ def test_timeout_interrupts_cell_and_keeps_state(sbx, sandbox):
     assert stdout_of(r) == "started\n", "output before the timeout is kept"
     assert took < 6, f"timeout 700 ms took {took:.1f}s"
     assert ok_text(sbx, sandbox, "x") == "42", "variables must survive an interrupted cell"
-    assert ok_text(sbx, sandbox, "time.sleep(0); 'ok'") == "'ok'", "imports must survive"
+    assert ok_text(sbx, sandbox, "time.sleep(0); 'ok'") == "ok", "imports must survive"
 
 
-def test_timeout_of_cell_ignoring_sigint_restarts_kernel(sbx, sandbox):
+@pytest.mark.parametrize("cpu_ms", [60000, None], ids=["cpu-unlimited", "cpu-default"])
+def test_timeout_of_cell_ignoring_sigint_restarts_kernel(sbx, sandbox, cpu_ms):
+    """cpu-unlimited: only the wall-clock timeout and the SIGINT escalation act.
+    cpu-default: cpuMs defaults to the timeout, so the CPU limit races the
+    escalation. BINARY BUG (found 2026-11-26, cpu-default, most runs): the kernel is
+    SIGKILLed by the CPU limit ~250 ms before the grace ends, the state is lost, but
+    the error only says "Execution exceeded the timeout of 500 ms"."""
     expect_ok(sbx, sandbox, "before = 1")
     t0 = time.monotonic()
     r = sexec(sbx, sandbox,
               "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nafter = 2\n"
-              "print('spinning', flush=True)\nwhile True:\n    pass", timeout=500)
+              "print('spinning', flush=True)\nwhile True:\n    pass", timeout=500,
+              limits={"cpuMs": cpu_ms} if cpu_ms else None)
     took = time.monotonic() - t0
     assert r["status"] == "timeout" and r["error"]["name"] == "TimeoutError", r
     assert "kernel was restarted" in r["error"]["value"], \
@@ -502,6 +553,12 @@ def test_executions_in_one_context_are_queued(sbx, sandbox):
             return ctx and ctx[0]["running"]
         wait_until(first_running, 10, message="the first cell never showed as running")
         f2 = pool.submit(sexec, sbx, sandbox, code2)
+
+        def second_queued():
+            ctx = [c for c in list_contexts(sbx, sandbox) if c["default"] and c["language"] == "python"]
+            return ctx and ctx[0]["queued"] == 1 or f1.done()
+        wait_until(second_queued, 10, message="the second cell never showed as queued")
+        assert not f1.done(), "the first cell ended before the second was seen queued (0.6 s cell)"
         r1, r2 = f1.result(30), f2.result(30)
     assert r1["status"] == "ok", r1
     assert r2["status"] == "ok" and text_of(r2) == "['first-start', 'first-end', 'second']", r2
@@ -534,9 +591,9 @@ def test_contexts_have_separate_variables_but_share_files(sbx, sandbox):
     ctx = create_context(sbx, sandbox)["id"]
     expect_ok(sbx, sandbox, "v = 'default'\nopen('/home/user/shared.txt', 'w').write('from default')")
     expect_ok(sbx, sandbox, "v = 'ctx'", contextId=ctx)
-    assert ok_text(sbx, sandbox, "v") == "'default'"
-    assert ok_text(sbx, sandbox, "v", contextId=ctx) == "'ctx'"
-    assert ok_text(sbx, sandbox, "open('/home/user/shared.txt').read()", contextId=ctx) == "'from default'"
+    assert ok_text(sbx, sandbox, "v") == "default"
+    assert ok_text(sbx, sandbox, "v", contextId=ctx) == "ctx"
+    assert ok_text(sbx, sandbox, "open('/home/user/shared.txt').read()", contextId=ctx) == "from default"
     r = sexec(sbx, sandbox, "only_default = 1\nonly_default", contextId=ctx)
     assert r["status"] == "ok"
     r = sexec(sbx, sandbox, "only_default")
@@ -544,11 +601,18 @@ def test_contexts_have_separate_variables_but_share_files(sbx, sandbox):
 
 
 def test_context_cwd_applies(sbx, sandbox):
+    """BINARY BUG (found 2026-11-26): the context reports the `cwd` asked for, but its
+    kernel runs in /home/user (os.getcwd(), bash pwd)."""
     expect_ok(sbx, sandbox, "import os\nos.makedirs('/home/user/proj/sub', exist_ok=True)")
     ctx = create_context(sbx, sandbox, {"cwd": "/home/user/proj/sub"})
     assert ctx["cwd"] == "/home/user/proj/sub", ctx
-    assert ok_text(sbx, sandbox, "import os\nos.getcwd()", contextId=ctx["id"]) == "'/home/user/proj/sub'"
-    assert ok_text(sbx, sandbox, "os.getcwd()") == "'/home/user'"
+    tmp = create_context(sbx, sandbox, {"language": "bash", "cwd": "/tmp"})
+    assert tmp["cwd"] == "/tmp", tmp
+    got = [ok_text(sbx, sandbox, "import os\nos.getcwd()", contextId=ctx["id"]),
+           stdout_of(expect_ok(sbx, sandbox, "pwd", contextId=tmp["id"])).strip(),
+           ok_text(sbx, sandbox, "import os\nos.getcwd()")]
+    assert got == ["/home/user/proj/sub", "/tmp", "/home/user"], \
+        f"working directories of (python ctx cwd=/home/user/proj/sub, bash ctx cwd=/tmp, default): {got}"
 
 
 def test_context_in_another_language(sbx, sandbox):
@@ -585,7 +649,7 @@ def test_context_restart_loses_only_its_state(sbx, sandbox):
     r = sexec(sbx, sandbox, "v", contextId=ctx)
     assert r["status"] == "error" and r["error"]["name"] == "NameError", f"restart must clear: {r!r}"
     assert ok_text(sbx, sandbox, "w") == "2", "another context's state must be kept"
-    assert ok_text(sbx, sandbox, "open('/home/user/survives.txt').read()", contextId=ctx) == "'file'"
+    assert ok_text(sbx, sandbox, "open('/home/user/survives.txt').read()", contextId=ctx) == "file"
     # Restart of the default context works the same way.
     resp = sbx.http("POST", f"/sandboxes/{sandbox}/contexts/"
                             f"{[c for c in list_contexts(sbx, sandbox) if c['default']][0]['id']}/restart")
@@ -634,12 +698,28 @@ def test_sandbox_execute_stream_sequence_and_state(sbx, sandbox, client_id):
     assert ok_text(sbx, sandbox, "streamed") == "42"
 
 
-def test_sandbox_execute_stream_validation(sbx, sandbox):
+def test_sandbox_execute_stream_validation(sbx, sandbox, client_id):
     resp = sbx.http("POST", f"/sandboxes/{sandbox}/execute-stream", {"code": "1"})
     assert_api_error(resp, 400, "invalid_request", "no clientId")
-    resp = sbx.http("POST", f"/sandboxes/{sandbox}/execute-stream",
-                    {"code": "1", "clientId": "c", "contextId": "nope"})
-    assert resp.status == 404 or (resp.status == 200), resp  # may be refused now or reported in-band
+    resp = sbx.http("POST", f"/sandboxes/{sandbox}/execute-stream", {"code": "", "clientId": client_id})
+    assert_api_error(resp, 400, "invalid_request", "empty code")
+
+    # An unknown contextId: refused at once (404 context_not_found, as POST .../execute
+    # does), or -- the binary's choice -- accepted and refused in the stream, which
+    # must then end `failed` with an error naming the context.
+    async def scenario():
+        async with sbx.ws_connect(client_id) as ws:
+            r = await sbx.ahttp("POST", f"/sandboxes/{sandbox}/execute-stream",
+                                {"code": "1", "clientId": client_id, "contextId": "no-such-ctx"})
+            if r.status != 200:
+                return r, None
+            return r, await collect_events(ws, r.body["executionId"], timeout=10)
+    resp, events = run(scenario())
+    if events is None:
+        assert_api_error(resp, 404, "context_not_found", "execute-stream with an unknown contextId")
+    else:
+        seq = check_stream_sequence(events, resp.body["executionId"])
+        assert seq["final"] == "failed" and "no-such-ctx" in seq["error"]["value"], summarize(events)
 
 
 # =========================================================================
@@ -654,6 +734,7 @@ def test_matplotlib_show_gives_png(sbx, sandbox):
     assert r["status"] == "ok", r
     pngs = [x for x in r["results"] if x.get("png")]
     assert len(pngs) == 1, f"plt.show() must give exactly one PNG result: {json.dumps(r)[:800]}"
+    assert pngs[0]["is_main_result"] is False, "a figure is display data, not the main result"
     w, h = png_size(pngs[0]["png"])
     assert 0 < w <= 4000 and 0 < h <= 4000, (w, h)
     assert abs(w / h - 4 / 3) < 0.2, f"a 4x3 figure came out {w}x{h}"
@@ -662,6 +743,14 @@ def test_matplotlib_show_gives_png(sbx, sandbox):
     pngs = [x for x in r["results"] if x.get("png")]
     assert r["status"] == "ok" and len(pngs) == 1, r
     png_size(pngs[0]["png"])
+    # A figure left open at the end of the cell is shown too, beside the main result.
+    r = sexec(sbx, sandbox, "plt.figure()\nplt.plot([3, 1, 2])\n7 * 6", timeout=60000)
+    pngs = [x for x in r["results"] if x.get("png")]
+    assert r["status"] == "ok" and len(pngs) == 1 and text_of(r) == "42", r
+    png_size(pngs[0]["png"])
+    # Nothing left open: no PNG.
+    r = sexec(sbx, sandbox, "plt.close('all')\n1")
+    assert not [x for x in r["results"] if x.get("png")], r
 
 
 def test_pandas_dataframe_result(sbx, sandbox):
@@ -673,8 +762,8 @@ def test_pandas_dataframe_result(sbx, sandbox):
     assert len(mains) == 1, r
     main = mains[0]
     assert isinstance(main.get("html"), str) and "<table" in main["html"] and "ada" in main["html"], main
-    assert main.get("data"), f"a DataFrame result needs `data`: {main!r}"
-    assert "ada" in json.dumps(main["data"]) and "77" in json.dumps(main["data"]), main["data"]
+    assert main.get("data") == {"name": ["ada", "bob"], "score": [91, 77]}, \
+        f"a DataFrame result's `data` maps column -> values: {main!r}"
     assert "ada" in (main.get("text") or ""), main
 
 
@@ -702,7 +791,7 @@ def test_idle_timeout_destroys_sandbox_and_set_timeout_extends(sbx):
         assert short not in {s["sandboxId"] for s in sbx.http("GET", "/sandboxes").body["sandboxes"]}
         # The extended one lives on.
         assert get_sandbox(sbx, kept).status == 200
-        assert ok_text(sbx, kept, "'still here'") == "'still here'"
+        assert ok_text(sbx, kept, "'still here'") == "still here"
     finally:
         delete_sandbox(sbx, short)
         delete_sandbox(sbx, kept)
@@ -728,6 +817,24 @@ def test_activity_extends_idle_timeout(sbx):
         delete_sandbox(sbx, sid)
 
 
+def test_file_access_counts_as_activity(sbx):
+    sid = create_sandbox(sbx, {"timeout": 2})["sandboxId"]
+    try:
+        t0 = time.monotonic()
+        n = 0
+        while time.monotonic() - t0 < 3.5:  # longer than the 2 s idle timeout; no execution
+            path = f"/sandboxes/{sid}/files?path=tick.txt"
+            put = sbx.http("PUT", path, str(n).encode())
+            assert put.status == 200, f"the sandbox died although its files were used: {put!r}"
+            assert sbx.http("GET", path).raw == str(n).encode()
+            n += 1
+            time.sleep(0.4)  # paces the activity
+        assert get_sandbox(sbx, sid).status == 200
+        wait_gone(sbx, sid, timeout=10)
+    finally:
+        delete_sandbox(sbx, sid)
+
+
 def test_default_idle_timeout_and_max_lifetime(service_factory):
     svc = service_factory({"SANDBOX_IDLE_TIMEOUT_MS": "1500", "SANDBOX_MAX_LIFETIME_MS": "5000",
                            "WARM_POOL_SIZE": "0"})
@@ -741,14 +848,15 @@ def test_default_idle_timeout_and_max_lifetime(service_factory):
     wait_gone(svc, idle["sandboxId"], timeout=8)
     assert get_sandbox(svc, busy).status == 200, "the busy sandbox must outlive the idle one"
     t0 = time.monotonic()
+    # BINARY BUG (found 2026-11-26): the lifetime does not end a busy sandbox; the cell
+    # then runs into its own 12 s timeout (status timeout) and the sandbox lives on.
     r = sexec(svc, busy, "import time\nprint('busy', flush=True)\nwhile True:\n    time.sleep(0.05)",
-              timeout=60000, http_timeout=30)
+              timeout=12000, http_timeout=30)
     took = time.monotonic() - t0
-    assert r["status"] != "ok" and r["error"] is not None, r
+    assert r["status"] not in ("ok", "timeout") and r["error"] is not None, r
     assert took < 10, f"SANDBOX_MAX_LIFETIME_MS=5000 did not stop a busy sandbox (took {took:.1f}s)"
     wait_gone(svc, busy, timeout=5)
     wait_until(lambda: not alive(pids), 10, message=lambda _: f"processes {alive(pids)} remain")
-    from helpers import assert_nothing_left
     assert_nothing_left(svc, timeout=10, own_only=True)
 
 
@@ -778,20 +886,43 @@ def test_per_key_and_server_max_sandboxes(service_factory):
     assert_api_error(create_sandbox_raw(svc, key="key-a"), 429, "too_many_sandboxes", "A's third")
     b1 = create_sandbox(svc, key="key-b")["sandboxId"]
     resp = create_sandbox_raw(svc, key="key-b")
-    assert resp.status == 503, f"MAX_SANDBOXES=3 reached: expected 503, got {resp!r}"
+    assert_api_error(resp, 503, "too_many_sandboxes", "MAX_SANDBOXES=3 reached")
     assert int(resp.headers.get("retry-after", "0")) > 0, f"503 without Retry-After: {resp.headers}"
     assert svc.running
     assert delete_sandbox(svc, a1, key="key-a") == 204
+    # Once DELETE has answered 204 the sandbox is gone (GET is 404): its slot is free.
+    # BINARY BUG (found 2026-11-26, minor): for ~50 ms after the 204 the deleted
+    # sandbox still counts as live, and this POST gets 503 too_many_sandboxes.
     b2 = create_sandbox(svc, key="key-b")["sandboxId"]
     for sid, key in ((a2, "key-a"), (b1, "key-b"), (b2, "key-b")):
         assert delete_sandbox(svc, sid, key=key) == 204
+
+
+def test_one_shot_execute_at_max_sandboxes(service_factory):
+    """MAX_SANDBOXES counts sandboxes of any kind: with every slot held by a
+    stateful sandbox, a one-shot /execute is refused with 503 too_many_sandboxes
+    and Retry-After (README: Lifetime, Errors), and works again once one is gone.
+    BINARY BUG (found 2026-11-26): answered 200 with status sandbox_error "all 2
+    sandbox uid slots are in use"."""
+    svc = service_factory({"MAX_SANDBOXES": "2", "WARM_POOL_SIZE": "0"})
+    sids = [create_sandbox(svc)["sandboxId"] for _ in range(2)]
+    try:
+        resp = svc.http("POST", "/execute", {"code": "print(1)"})
+        assert_api_error(resp, 503, "too_many_sandboxes", "one-shot /execute with every slot taken")
+        assert int(resp.headers.get("retry-after", "0")) > 0, resp.headers
+    finally:
+        for sid in sids:
+            delete_sandbox(svc, sid)
+    wait_until(lambda: sandbox_counts(svc)["live"] == 0, 10, message="slots not freed")
+    r = svc.execute("print('free again')")["result"]
+    assert r["status"] == "ok" and stdout_of(r) == "free again\n", r
 
 
 def test_api_keys_isolate_sandboxes(service_factory):
     svc = service_factory({"API_KEYS": "key-a,key-b", "WARM_POOL_SIZE": "0", "KEY_RATE_LIMIT_RPS": "0"})
     sid = create_sandbox(svc, {"metadata": {"who": "a"}}, key="key-a")["sandboxId"]
     ctx = create_context(svc, sid, key="key-a")["id"]
-    assert ok_text(svc, sid, "secret = 'A-only'\nsecret", key="key-a") == "'A-only'"
+    assert ok_text(svc, sid, "secret = 'A-only'\nsecret", key="key-a") == "A-only"
     listed = svc.http("GET", "/sandboxes", headers=auth("key-b"))
     assert listed.status == 200 and listed.body["sandboxes"] == [], f"B sees A's sandboxes: {listed!r}"
     listed = svc.http("GET", "/sandboxes", headers=auth("key-a"))
@@ -818,7 +949,7 @@ def test_api_keys_isolate_sandboxes(service_factory):
     for method, path in [("GET", f"/sandboxes/{sid}"), ("POST", f"/sandboxes/{sid}/execute")]:
         assert svc.http(method, path, {"code": "1"} if method == "POST" else None).status == 401
     # A's sandbox is intact: the variable, the context, no planted file.
-    assert ok_text(svc, sid, "secret", key="key-a") == "'A-only'"
+    assert ok_text(svc, sid, "secret", key="key-a") == "A-only"
     assert ctx in {c["id"] for c in list_contexts(svc, sid, key="key-a")}
     assert ok_text(svc, sid, "import os\nos.path.exists('/home/user/planted.txt')", key="key-a") == "False"
     assert delete_sandbox(svc, sid, key="key-a") == 204
@@ -838,7 +969,7 @@ def test_warm_pool_is_used_and_refills(service_factory):
     pooled_uids = wait_until(lambda: (lambda u: u if len(u) == 2 else None)(_pool_uids(svc)), 10,
                              message="expected the processes of 2 pooled sandboxes")
     # A one-shot /execute takes a pooled sandbox...
-    r = svc.execute("print(open('/proc/self/uid_map').read().split()[1])", "python")["result"]
+    r = svc.execute(UID_MAP_CODE, "python")["result"]
     assert r["status"] == "ok", r
     assert int(stdout_of(r)) in pooled_uids, \
         f"/execute did not run in a pooled sandbox (uid {stdout_of(r).strip()}, pool {pooled_uids})"
@@ -860,40 +991,125 @@ def test_warm_pool_is_used_and_refills(service_factory):
         delete_sandbox(svc, sb["sandboxId"])
 
 
-def test_warm_pool_never_exceeds_max_sandboxes(service_factory):
-    svc = service_factory({"WARM_POOL_SIZE": "3", "WARM_POOL_LANGUAGES": "python,javascript",
-                           "MAX_SANDBOXES": "4"})
-    samples = []
-    stop = threading.Event()
+class _Sampler:
+    """Samples, every 50 ms in a thread, how many sandboxes of `svc` exist on the
+    host (distinct sandbox uids in its cgroups) and its /health counters."""
 
-    def sample():
-        while not stop.is_set():
-            samples.append((len(_pool_uids(svc)), sandbox_counts(svc)))
-            stop.wait(0.05)
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
+    def __init__(self, svc):
+        self.svc = svc
+        self.samples: list[tuple[int, dict]] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.samples.append((len(_pool_uids(self.svc)), sandbox_counts(self.svc)))
+            self._stop.wait(0.05)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join(5)
+        return False
+
+    def check(self, maximum: int):
+        assert self.samples, "no samples"
+        worst = max(n for n, _ in self.samples)
+        assert worst <= maximum, f"{worst} sandboxes existed at once with MAX_SANDBOXES={maximum}"
+        pooled = max(c["pooled"] for _, c in self.samples)
+        assert pooled <= maximum, f"/health pooled reached {pooled} with MAX_SANDBOXES={maximum}"
+
+
+def _pooled_languages(svc) -> list[str]:
+    """The language of each pooled sandbox of `svc` (no stateful ones may exist),
+    from its kernel's command line on the host."""
+    by_uid: dict[int, str] = {}
+    for pid, uid in instance_processes(svc).items():
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "node_runner.js" in cmd:
+            by_uid[uid] = "javascript"
+        elif "python_runner.py" in cmd:
+            by_uid.setdefault(uid, "python")
+    return sorted(by_uid.values())
+
+
+def _wait_pool_holds_every_slot(svc, maximum: int):
+    """Waits (deadline) until `maximum` pooled sandboxes exist on the host, then
+    checks /health agrees.
+    BINARY BUG (found 2026-11-26): /health says pooled=6 with MAX_SANDBOXES=4 (the
+    two pool starts that failed with "all 4 sandbox uid slots are in use" are
+    still counted); the host never has more than 4."""
+    wait_until(lambda: len(_pool_uids(svc)) == maximum and sandbox_counts(svc)["stateful"] == 0, 30,
+               message=f"the pool did not fill the {maximum} slots")
+    counts = sandbox_counts(svc)
+    if counts["pooled"] != maximum:  # checked at the end, so the rest of the test still runs
+        return (f"/health pooled={counts['pooled']} while {len(_pool_uids(svc))} pooled sandboxes "
+                f"exist (MAX_SANDBOXES={maximum}): {counts}")
+    return None
+
+
+POOL_OVER_MAX_ENV = {"WARM_POOL_SIZE": "3", "WARM_POOL_LANGUAGES": "python,javascript",
+                     "MAX_SANDBOXES": "4"}
+
+
+def test_warm_pool_never_exceeds_max_sandboxes(service_factory):
+    """3 per language x 2 languages wanted, MAX_SANDBOXES=4: the pool stops at 4,
+    hands its sandboxes out, and never lets the total pass 4.
+    BINARY BUG (found 2026-11-26): the host never has more than 4, but /health
+    reports pooled=6 (failed pool starts stay counted); see _wait_pool_holds_every_slot."""
+    svc = service_factory(POOL_OVER_MAX_ENV)
     made = []
-    try:
-        wait_until(lambda: sandbox_counts(svc)["pooled"] >= 4, 30,
-                   message="the pool did not fill up to MAX_SANDBOXES=4")
-        # Pooled sandboxes give way to real ones, whatever the language.
-        for lang in ("python", "bash", "python", "bash"):
-            made.append(create_sandbox(svc, {"language": lang})["sandboxId"])
-        for sid in made:
-            assert ok_text(svc, sid, "1+1") in ("2", None)
-        resp = create_sandbox_raw(svc)
-        assert resp.status == 503 and int(resp.headers.get("retry-after", "0")) > 0, \
-            f"5th sandbox with MAX_SANDBOXES=4: {resp!r}"
-        assert delete_sandbox(svc, made.pop()) == 204
-        wait_until(lambda: sandbox_counts(svc)["pooled"] >= 1, 20, message="pool did not refill")
-    finally:
-        stop.set()
-        t.join(5)
-        for sid in made:
-            delete_sandbox(svc, sid)
-    worst = max(n for n, _ in samples)
-    assert worst <= 4, f"{worst} sandboxes alive at once with MAX_SANDBOXES=4"
-    assert max(c["pooled"] for _, c in samples) <= 4, samples[-3:]
+    with _Sampler(svc) as sampler:
+        try:
+            pool_problem = _wait_pool_holds_every_slot(svc, 4)
+            # Take exactly what the pool holds (its split between the languages is its own).
+            langs = _pooled_languages(svc)
+            assert sorted(langs) in (["javascript"] * k + ["python"] * (4 - k) for k in range(5)), langs
+            for lang in langs:
+                made.append(create_sandbox(svc, {"language": lang})["sandboxId"])
+            assert [ok_text(svc, sid, "6*7") for sid in made] == ["42"] * 4
+            resp = create_sandbox_raw(svc)
+            assert resp.status == 503 and int(resp.headers.get("retry-after", "0")) > 0, \
+                f"5th sandbox with MAX_SANDBOXES=4: expected 503 + Retry-After, got {resp!r}"
+            assert len(_pool_uids(svc)) == 4
+            assert delete_sandbox(svc, made.pop()) == 204
+            # One slot free again: the pool may take it, but no more.
+            wait_until(lambda: len(_pool_uids(svc)) == 4, 20, message="pool did not refill the free slot")
+        finally:
+            for sid in made:
+                delete_sandbox(svc, sid)
+    sampler.check(4)
+    assert pool_problem is None, pool_problem
+
+
+def test_pooled_sandboxes_give_way_to_other_languages(service_factory):
+    """The pool holds every slot (python and javascript); a bash sandbox and a bash
+    one-shot must still start: idle pooled sandboxes do not count against
+    MAX_SANDBOXES when they can be taken (here: evicted).
+    BINARY BUG (found 2026-11-26): POST /sandboxes {"language": "bash"} gets 503
+    sandbox_start_failed "all 4 sandbox uid slots are in use" (the service's own room
+    check counts pooled sandboxes as room, but nothing evicts one)."""
+    svc = service_factory(POOL_OVER_MAX_ENV)
+    made = []
+    with _Sampler(svc) as sampler:
+        try:
+            pool_problem = _wait_pool_holds_every_slot(svc, 4)
+            made.append(create_sandbox(svc, {"language": "bash"})["sandboxId"])
+            r = expect_ok(svc, made[0], "echo $((6 * 7))")
+            assert stdout_of(r) == "42\n", r
+            r = svc.execute("echo one-shot", "bash")["result"]
+            assert r["status"] == "ok" and stdout_of(r) == "one-shot\n", r
+        finally:
+            for sid in made:
+                delete_sandbox(svc, sid)
+    sampler.check(4)
+    assert pool_problem is None, pool_problem
 
 
 # =========================================================================
@@ -914,29 +1130,51 @@ def _runner_dir() -> str:
     pytest.skip("runner directory not found next to the binary")
 
 
-def test_unavailable_language_is_refused_cleanly(service_factory, tmp_path):
-    # A runner dir without the compiled Java kernel: java is unavailable (whatever the host has).
-    rd = tmp_path / "runners"
+@pytest.fixture
+def runner_dir_without_java():
+    """A copy of the runner dir without the compiled Java kernel, readable by the
+    sandbox uids (pytest's tmp_path is 0700): java is unavailable whatever the host has."""
+    base = tempfile.mkdtemp(prefix="codeexec-it-runners-")
+    os.chmod(base, 0o755)
+    rd = os.path.join(base, "runners")
     shutil.copytree(_runner_dir(), rd, ignore=shutil.ignore_patterns("*.class", "__pycache__"))
-    svc = service_factory({"RUNNER_DIR": str(rd), "WARM_POOL_SIZE": "0"})
+    for root, dirs, files in os.walk(rd):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    yield rd
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_unavailable_language_is_refused_cleanly(service_factory, runner_dir_without_java):
+    """Every way of asking for an unavailable language gets 400 unavailable_language
+    with the reason /health gives. (All four routes are checked before failing.)
+    BINARY BUG (found 2026-11-26): POST /sandboxes {"language": "java"} answers
+    503 sandbox_start_failed and POST /execute {"language": "java"} answers 200 with
+    status sandbox_error (both with the right reason) instead of 400
+    unavailable_language; execute/contexts inside a sandbox do answer 400."""
+    svc = service_factory({"RUNNER_DIR": runner_dir_without_java, "WARM_POOL_SIZE": "0"})
     langs = languages_of(svc)
     assert langs["java"]["available"] is False, langs["java"]
     reason = langs["java"]["reason"]
-    resp = create_sandbox_raw(svc, {"language": "java"})
-    assert_api_error(resp, 400, "unavailable_language", "POST /sandboxes java")
-    assert reason in resp.body["error"]["message"], f"the reason must be given: {resp!r}"
-    resp = svc.http("POST", "/execute", {"code": "1", "language": "java"})
-    assert_api_error(resp, 400, "unavailable_language", "POST /execute java")
     sid = create_sandbox(svc)["sandboxId"]
-    assert_api_error(sexec_raw(svc, sid, "1", language="java"), 400, "unavailable_language",
-                     "execute java in a python sandbox")
-    assert_api_error(svc.http("POST", f"/sandboxes/{sid}/contexts", {"language": "java"}), 400,
-                     "unavailable_language", "java context")
+    problems = []
+    for what, resp in [
+        ("POST /sandboxes java", create_sandbox_raw(svc, {"language": "java"})),
+        ("POST /execute java", svc.http("POST", "/execute", {"code": "1", "language": "java"})),
+        ("execute java in a python sandbox", sexec_raw(svc, sid, "1", language="java")),
+        ("POST contexts java", svc.http("POST", f"/sandboxes/{sid}/contexts", {"language": "java"})),
+    ]:
+        if resp.status != 400 or error_code(resp) != "unavailable_language":
+            problems.append(f"{what}: expected 400 unavailable_language, got {resp!r}")
+        elif reason not in resp.body["error"]["message"]:
+            problems.append(f"{what}: the message must give the reason {reason!r}: {resp!r}")
+    assert not problems, "\n".join(problems)
     assert ok_text(svc, sid, "1+1") == "2"
     assert len(list_contexts(svc, sid)) == 1
+    assert sandbox_counts(svc)["stateful"] == 1, "a refused sandbox must not be counted"
     assert delete_sandbox(svc, sid) == 204
-    assert sandbox_counts(svc)["stateful"] == 0
-    from helpers import assert_nothing_left
     assert_nothing_left(svc, timeout=10, own_only=True)
 
 
@@ -974,8 +1212,9 @@ def test_sigterm_destroys_every_sandbox(service_factory):
     create_context(svc, a, {"language": "javascript"})
     expect_ok(svc, b, "nohup sleep 1000 >/dev/null 2>&1 &")
     wait_until(lambda: sandbox_counts(svc)["pooled"] == 1, 20, message="pool never filled")
-    pids = list(instance_processes(svc))
-    assert len(set(instance_processes(svc).values())) >= 3, "two sandboxes and a pooled one"
+    procs = instance_processes(svc)
+    pids, uids = list(procs), set(procs.values())
+    assert len(uids) >= 3, f"two sandboxes and a pooled one: {procs}"
     svc_pid = svc.proc.pid
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         busy = pool.submit(sexec_raw, svc, a, "import time\nwhile True:\n    time.sleep(0.05)",
@@ -988,5 +1227,13 @@ def test_sigterm_destroys_every_sandbox(service_factory):
     assert code == 0, f"exit code {code} after SIGTERM:\n{svc.log_tail(30)}"
     assert resp.status in (200, 503), f"the running request must get an answer: {resp!r}"
     wait_until(lambda: not alive(pids), 10, message=lambda _: f"processes {alive(pids)} survived SIGTERM")
+    # Other instances (this module's) reuse the same uids: what counts is a process in
+    # this instance's cgroups or in no sandbox cgroup at all (escaped).
+    def leftover(p):
+        pid = p.split()[0].split("=")[1]
+        paths = _cgroup_paths(pid)
+        return paths and (any(f"/sbx-{svc_pid}-" in c for c in paths) or not any("/sbx-" in c for c in paths))
+    left = [p for p in sandbox_processes() if int(p.split()[1].split("=")[1]) in uids and leftover(p)]
+    assert not left, f"processes of the stopped instance remain: {left}"
     wait_until(lambda: not instance_cgroups(svc_pid), 10,
                message=lambda _: f"cgroups {instance_cgroups(svc_pid)} survived SIGTERM")

@@ -17,7 +17,7 @@ import pytest
 
 from helpers import check_stream_sequence, collect_events, is_output, run, stdout_of, summarize
 from sandbox_helpers import (SBX_ENV, assert_api_error, create_sandbox, delete_sandbox,
-                             module_instance, ok_text, sexec, sexec_raw, start_sandbox_stream)
+                             module_instance, ok_text, sexec, start_sandbox_stream)
 
 pytestmark = pytest.mark.websocket
 
@@ -51,7 +51,7 @@ def test_python_reads_stdin_text_then_eof(sbx, sandbox):
     assert r["status"] == "ok", f"RUNNER STDIN? {r!r}"
     assert stdout_of(r).endswith("EOF\nHELLO world\n"), f"RUNNER STDIN? {r!r}"
     # The values read are kept like any state.
-    assert ok_text(sbx, sandbox, "a + '/' + b") == "'hello/world'"
+    assert ok_text(sbx, sandbox, "a + '/' + b") == "hello/world"
 
 
 def test_python_sys_stdin_read_all(sbx, sandbox):
@@ -134,7 +134,7 @@ def test_interactive_python_over_http(sbx, sandbox, client_id):
     result = _result(events)
     assert result["status"] == "ok", f"RUNNER STDIN? {result!r}"
     assert stdout_of(result) == "name?\nhi Ada\nrest ['x', 'y']\n", result
-    assert ok_text(sbx, sandbox, "name") == "'Ada'"
+    assert ok_text(sbx, sandbox, "name") == "Ada"
     # The execution is over: its stdin is gone.
     assert_api_error(sbx.http("POST", f"/executions/{eid}/stdin", {"data": "late"}), 404,
                      "execution_not_found", "stdin after the end")
@@ -210,11 +210,11 @@ def test_interactive_over_websocket(sbx, sandbox, client_id):
     async def scenario():
         async with sbx.ws_connect(client_id) as ws:
             eid = await start_sandbox_stream(sbx, sandbox, client_id, code, interactive=True, timeout=20000)
-            await collect_events(ws, eid, until=is_output("stdout", "ready"), timeout=15)
+            head = await collect_events(ws, eid, until=is_output("stdout", "ready"), timeout=15)
             await ws.conn.send(json.dumps({"type": "stdin", "executionId": eid, "data": "one\n"}))
             await ws.conn.send(json.dumps({"type": "stdin", "executionId": eid, "data": "two"}))
             await ws.conn.send(json.dumps({"type": "stdin", "executionId": eid, "eof": True}))
-            return eid, await collect_events(ws, eid, timeout=10)
+            return eid, head + await collect_events(ws, eid, timeout=10)
     eid, events = run(scenario())
     seq = check_stream_sequence(events, eid)
     assert seq["final"] == "completed" and seq["stdout"] == "ready\nv one w two\n", \
@@ -307,3 +307,35 @@ def test_other_key_cannot_feed_stdin(service_factory, client_id):
         assert svc.http("PUT", f"/sandboxes/{sid}/files?path=/tmp/stop", b"", headers=a).status == 200
     finally:
         svc.http("DELETE", f"/sandboxes/{sid}", headers=a)
+
+
+# =========================================================================
+# One-shot /execute and /execute-stream take stdin too (README: stdin)
+# =========================================================================
+
+def test_one_shot_execute_with_stdin(sbx):
+    r = sbx.execute("import sys\nprint(input()[::-1], sys.stdin.read().split())", "python")["result"]
+    assert r["status"] == "error" and r["error"]["name"] == "EOFError", f"no stdin: EOF at once: {r!r}"
+    resp = sbx.http("POST", "/execute", {"code": "import sys\nprint(input()[::-1], sys.stdin.read().split())",
+                                         "stdin": "olleh\nw1 w2\n"})
+    assert resp.status == 200, resp
+    r = resp.body["result"]
+    assert r["status"] == "ok" and stdout_of(r) == "hello ['w1', 'w2']\n", f"RUNNER STDIN? {r!r}"
+
+
+def test_one_shot_interactive_stream(sbx, client_id):
+    code = "print('ready', flush=True)\nprint('echo', input())"
+
+    async def scenario():
+        async with sbx.ws_connect(client_id) as ws:
+            resp = await sbx.ahttp("POST", "/execute-stream", {"code": code, "clientId": client_id,
+                                                               "interactive": True, "timeout": 20000})
+            assert resp.status == 200, resp
+            eid = resp.body["executionId"]
+            head = await collect_events(ws, eid, until=is_output("stdout", "ready"), timeout=15)
+            r = await sbx.ahttp("POST", f"/executions/{eid}/stdin", {"data": "ping\n"})
+            return eid, r, head + await collect_events(ws, eid, timeout=10)
+    eid, r, events = run(scenario())
+    assert r.status == 202, r
+    seq = check_stream_sequence(events, eid)
+    assert seq["final"] == "completed" and seq["stdout"] == "ready\necho ping\n", summarize(events)
