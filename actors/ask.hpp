@@ -6,7 +6,6 @@
 #include <caf/actor_system.hpp>
 #include <caf/error.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/unit.hpp>
 
 #include <utility>
 
@@ -24,19 +23,11 @@ void ask(caf::actor_system& system, const Handle& dest, caf::timespan timeout, O
   });
 }
 
-/// Calls `then` (on an actor thread) once `actor` has terminated, immediately if it
-/// already has. A sandbox actor's state, and with it its processes, is gone by then.
+/// Calls `then` once `actor` has terminated (on the thread that ended it), at once if
+/// it already has. A sandbox actor's state, and with it its processes, is gone by then.
 template <class Handle, class Then>
-void when_gone(caf::actor_system& system, const Handle& actor, Then then) {
-  system.spawn<caf::hidden>([=](caf::event_based_actor* self) {
-    self->set_down_handler([self, then](caf::down_msg&) {
-      then();
-      self->quit();
-    });
-    self->monitor(actor);
-    // A behavior keeps the watcher alive until the down message arrives.
-    return caf::behavior{[](caf::unit_t) {}};
-  });
+void when_gone(const Handle& actor, Then then) {
+  actor->attach_functor([then](const caf::error&) { then(); });
 }
 
 }  // namespace codeexec

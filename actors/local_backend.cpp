@@ -59,7 +59,8 @@ void local_backend::start_pool(caf::actor_system& system) {
   if (cfg_.warm_pool_size == 0 || cfg_.warm_pool_languages.empty()) return;
   pool_ = std::make_unique<warm_pool>(
       system, env_, cfg_.default_limits, cfg_.warm_pool_size, cfg_.warm_pool_languages,
-      [this] { return launcher_->live() < cfg_.max_sandboxes; });
+      // The pool never takes the last free slot: a sandbox asked for now always fits.
+      [this] { return launcher_->live() + 1 < cfg_.max_sandboxes; });
 }
 
 void local_backend::drain_pool() {

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -142,11 +143,19 @@ struct service::impl {
     }};
   }
 
-  /// 503 for a sandbox that cannot start now; a pooled sandbox of another language
-  /// is ended meanwhile, so that a retry finds room.
+  /// Room for a one-shot sandbox: a pooled sandbox of another language gives way (its
+  /// teardown takes milliseconds; this rare path waits for it), else a 503.
   std::optional<api_error> room_for(language lang, const resource_limits& limits) {
     if (backend.has_room(lang, limits)) return std::nullopt;
-    if (auto victim = backend.evict_pooled(lang)) caf::anon_send(*victim, atom::kill_v);
+    if (auto victim = backend.evict_pooled(lang)) {
+      auto gone = std::make_shared<std::promise<void>>();
+      auto done = gone->get_future();
+      when_gone(*victim, [gone] { gone->set_value(); });
+      caf::anon_send(*victim, atom::kill_v);
+      if (done.wait_for(std::chrono::seconds(5)) == std::future_status::ready &&
+          backend.has_room(lang, limits))
+        return std::nullopt;
+    }
     return api_error{503, "too_many_sandboxes",
                      "The server runs its maximum of " + std::to_string(cfg.max_sandboxes) +
                          " sandboxes; retry shortly",
@@ -299,7 +308,7 @@ void service::create_sandbox(sandbox_request request, json_callback done) {
   } else if (auto victim = im.backend.evict_pooled(record->lang)) {
     // A pooled sandbox of another language gives way: start once it is gone.
     caf::anon_send(*victim, atom::kill_v);
-    when_gone(im.system, *victim, start);
+    when_gone(*victim, start);
   } else {
     done(api_error{503, "too_many_sandboxes",
                    "The server runs its maximum of " + std::to_string(im.cfg.max_sandboxes) +
@@ -363,7 +372,7 @@ void service::delete_sandbox(const std::string& owner, const std::string& id, js
   // Running cells are answered ("killed") before the actor ends; the reply waits until
   // its processes are gone, so the slot is free for the next sandbox.
   caf::anon_send(record->actor, atom::kill_v);
-  when_gone(impl_->system, record->actor, [done] { done(nlohmann::json::object()); });
+  when_gone(record->actor, [done] { done(nlohmann::json::object()); });
 }
 
 json_result service::set_sandbox_timeout(const std::string& owner, const std::string& id,

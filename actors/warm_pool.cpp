@@ -25,6 +25,8 @@ namespace {
 
 /// How long the refill thread waits before retrying when no sandbox may start.
 constexpr auto full_retry = std::chrono::milliseconds(200);
+/// How long a launch may take before the refill thread gives up on that sandbox.
+constexpr auto launch_timeout = std::chrono::seconds(30);
 
 }  // namespace
 
@@ -130,7 +132,6 @@ void warm_pool::run() {
       continue;
     }
     lock.unlock();
-    // The launch (clone, cgroups: 1-11 ms) runs here, off every request path.
     auto sandbox = system_.spawn(local_sandbox, env_, *next, defaults_);
     std::weak_ptr<shared> weak = shared_;
     auto gone = std::make_shared<std::atomic<bool>>(false);
@@ -146,14 +147,23 @@ void warm_pool::run() {
       metrics::set_sandboxes_pooled(s->total());
       s->wake.notify_one();
     });
+    // The actor launches its sandbox when it first runs (on a CAF worker). Wait for
+    // that, so that the live count includes it before the next round: one launch at
+    // a time, and never one beyond the room.
+    {
+      caf::scoped_actor self{system_, /*hide=*/true};
+      self->request(sandbox, launch_timeout, atom::get_v)
+          .receive([](std::vector<context_info>&) {}, [gone](caf::error&) { *gone = true; });
+    }
     lock.lock();
     if (shared_->stopping) {
       caf::anon_send_exit(sandbox, caf::exit_reason::user_shutdown);
       break;
     }
     if (*gone) {
-      // It could not start (another sandbox took the last slot meanwhile): retry later.
-      shared_->wake.wait_for(lock, full_retry);
+      // It could not start (another sandbox took the slot meanwhile): retry later, not
+      // at the next wake-up, or failed launches would spin.
+      shared_->wake.wait_for(lock, full_retry, [this] { return shared_->stopping; });
       continue;
     }
     shared_->ready[*next].push_back(std::move(sandbox));

@@ -1,7 +1,7 @@
 // The warm pool: sandboxes started ahead of time, per language, with the default
 // limits, so that a one-shot execution or a new stateful sandbox does not wait for
-// namespaces and the interpreter. A thread of its own refills it, so launches never
-// run on an HTTP or actor thread.
+// namespaces and the interpreter. A thread of its own refills it, one launch at a
+// time, and never into the last free sandbox slot.
 #pragma once
 
 #include "actors/actors.hpp"
