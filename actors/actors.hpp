@@ -15,8 +15,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <vector>
 #include <string>
+#include <vector>
 
 namespace codeexec {
 

@@ -55,8 +55,9 @@ client_session_actor::behavior_type client_session(
           st.connection->send_text(dump({{"type", "error"},
                                          {"executionId", nullptr},
                                          {"name", "InvalidMessage"},
-                                         {"value", "Clients may send only {\"type\": \"stdin\", "
-                                                   "\"executionId\", \"data\", \"eof\"}"}}));
+                                         {"value",
+                                          "Clients may send only {\"type\": \"stdin\", "
+                                          "\"executionId\", \"data\", \"eof\"}"}}));
       },
       [self](atom::closed) {
         log::debug("websocket client disconnected", {{"clientId", self->state.client_id}});

@@ -42,7 +42,8 @@ void apply_outcome(execution_result& result, const cell_outcome& outcome,
   if (outcome.state_kept.value_or(outcome.how == cell_end::interrupted))
     state_note = " (the cell was interrupted; the sandbox's state is kept)";
   else if (!outcome.state_kept.value_or(outcome.how != cell_end::restarted))
-    state_note = " (the cell did not stop on interrupt: its kernel was restarted, its state is lost)";
+    state_note =
+        " (the cell did not stop on interrupt: its kernel was restarted, its state is lost)";
   if (forced == verdict::timeout) {
     set_error(result, verdict::timeout, "TimeoutError", forced_reason + state_note);
     return;

@@ -365,7 +365,8 @@ void start_sandbox(pointer self) {
   // Only the kernels' own stdin FIFOs feed code; the first runner's fd 0 stays at EOF.
   st.process->close_stdin();
   st.files = std::make_shared<sandbox::sandbox_files>(
-      st.process->init_pid(), sandbox::unique_fd(::fcntl(st.process->exit_fd(), F_DUPFD_CLOEXEC, 3)),
+      st.process->init_pid(),
+      sandbox::unique_fd(::fcntl(st.process->exit_fd(), F_DUPFD_CLOEXEC, 3)),
       st.process->host_uid(), st.process->host_uid());
   // The I/O thread reports by message; the handle it holds is released when the
   // state (and with it the channel) is destroyed.
@@ -470,8 +471,7 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
     }
   }
   return {
-      [self](atom::run, run_cell& request,
-             event_sink_actor sink) -> caf::result<cell_outcome> {
+      [self](atom::run, run_cell& request, event_sink_actor sink) -> caf::result<cell_outcome> {
         auto& st = self->state;
         const auto refuse = [](api_error err) {
           cell_outcome out;
@@ -493,9 +493,9 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
             return refuse({404, "context_not_found",
                            "No context '" + request.context_id + "' in this sandbox"});
           if (request.lang_given && request.lang != ctx->lang)
-            return refuse(api_error::bad_request(
-                "Context '" + ctx->id + "' runs " + std::string{to_string(ctx->lang)} + ", not " +
-                std::string{to_string(request.lang)}));
+            return refuse(api_error::bad_request("Context '" + ctx->id + "' runs " +
+                                                 std::string{to_string(ctx->lang)} + ", not " +
+                                                 std::string{to_string(request.lang)}));
         } else {
           const auto lang = request.lang_given ? request.lang : st.lang;
           ctx = st.default_context(lang);
@@ -793,7 +793,8 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
           ctx->start_error = !exit.setup_error.empty() ? exit.setup_error
                                                        : "the kernel exited before it was ready";
         if (ctx->removed) {
-          if (ctx->current) answer_current(self, *ctx, ended_outcome(self, *ctx->current, exit, false));
+          if (ctx->current)
+            answer_current(self, *ctx, ended_outcome(self, *ctx->current, exit, false));
           st.slot_owner[slot].clear();
           st.contexts.erase(ctx->id);
           return;
@@ -809,8 +810,8 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
           answer_current(self, *ctx, std::move(out));
         }
         if (!was_ready && !ctx->restart_on_exit) {
-          log::warn("kernel failed to start", {{"language", to_string(ctx->lang)},
-                                               {"reason", ctx->start_error}});
+          log::warn("kernel failed to start",
+                    {{"language", to_string(ctx->lang)}, {"reason", ctx->start_error}});
           // Waiting cells fail too, or each would start (and lose) the kernel again.
           while (!ctx->queue.empty()) {
             cell_outcome out;

@@ -69,8 +69,9 @@ runner_catalog::runner_catalog(std::string runner_dir)
   need(language::r, executable(rscript), "R is not installed (apt install r-base-core)");
 }
 
-std::variant<sandbox::runner_spec, std::string> runner_catalog::spec(
-    language lang, const resource_limits& limits, const std::string& cwd) const {
+std::variant<sandbox::runner_spec, std::string> runner_catalog::spec(language lang,
+                                                                     const resource_limits& limits,
+                                                                     const std::string& cwd) const {
   if (!available(lang))
     return "language '" + std::string{to_string(lang)} +
            "' is not available on this server: " + missing_[index(lang)];

@@ -6,9 +6,10 @@ namespace codeexec {
 
 bool sandbox_directory::add(std::shared_ptr<sandbox_record> record, std::size_t per_owner_max) {
   std::lock_guard lock{mutex_};
-  const auto owned = static_cast<std::size_t>(
-      std::count_if(by_id_.begin(), by_id_.end(),
-                    [&](const auto& entry) { return entry.second->owner == record->owner; }));
+  const auto owned =
+      static_cast<std::size_t>(std::count_if(by_id_.begin(), by_id_.end(), [&](const auto& entry) {
+        return entry.second->owner == record->owner;
+      }));
   if (owned >= per_owner_max) return false;
   by_id_.emplace(record->id, std::move(record));
   return true;
@@ -55,8 +56,9 @@ std::size_t sandbox_directory::size() const {
 
 std::size_t sandbox_directory::count(const std::string& owner) const {
   std::lock_guard lock{mutex_};
-  return static_cast<std::size_t>(std::count_if(
-      by_id_.begin(), by_id_.end(), [&](const auto& entry) { return entry.second->owner == owner; }));
+  return static_cast<std::size_t>(
+      std::count_if(by_id_.begin(), by_id_.end(),
+                    [&](const auto& entry) { return entry.second->owner == owner; }));
 }
 
 }  // namespace codeexec

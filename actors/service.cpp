@@ -1,7 +1,7 @@
 #include "actors/service.hpp"
 
-#include "actors/client_registry.hpp"
 #include "actors/ask.hpp"
+#include "actors/client_registry.hpp"
 #include "actors/client_session.hpp"
 #include "actors/execution.hpp"
 #include "actors/local_backend.hpp"
@@ -51,9 +51,12 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
 }
 
 nlohmann::json limits_json(const resource_limits& l) {
-  return {{"memoryMb", l.memory_bytes >> 20},      {"pids", l.pids},
-          {"workspaceMb", l.workspace_bytes >> 20}, {"fileSizeMb", l.file_size_bytes >> 20},
-          {"openFiles", l.open_files},              {"outputBytes", l.output_bytes}};
+  return {{"memoryMb", l.memory_bytes >> 20},
+          {"pids", l.pids},
+          {"workspaceMb", l.workspace_bytes >> 20},
+          {"fileSizeMb", l.file_size_bytes >> 20},
+          {"openFiles", l.open_files},
+          {"outputBytes", l.output_bytes}};
 }
 
 nlohmann::json sandbox_json(const sandbox_record& r) {
@@ -67,8 +70,9 @@ nlohmann::json sandbox_json(const sandbox_record& r) {
 }
 
 nlohmann::json context_json(const context_info& c) {
-  return {{"id", c.id},           {"language", to_string(c.lang)}, {"cwd", c.cwd},
-          {"default", c.is_default}, {"running", c.running},          {"queued", c.queued}};
+  return {{"id", c.id},           {"language", to_string(c.lang)},
+          {"cwd", c.cwd},         {"default", c.is_default},
+          {"running", c.running}, {"queued", c.queued}};
 }
 
 nlohmann::json file_entry_json(const sandbox::dir_entry& e) {
@@ -137,10 +141,10 @@ struct service::impl {
     if (request.limits.output_bytes == cfg.default_limits.output_bytes)
       request.limits.output_bytes = record->limits.output_bytes;
     const auto grace = 2 * cfg.interrupt_grace + std::chrono::seconds(5);
-    return sandbox_source{[actor = record->actor, grace](caf::actor_system&,
-                                                          const execution_request&) {
-      return sandbox_lease{actor, false, grace};
-    }};
+    return sandbox_source{
+        [actor = record->actor, grace](caf::actor_system&, const execution_request&) {
+          return sandbox_lease{actor, false, grace};
+        }};
   }
 
   /// Room for a one-shot sandbox: a pooled sandbox of another language gives way (its
@@ -260,13 +264,11 @@ std::variant<std::string, api_error> service::execute_stream(execution_request r
 }
 
 std::optional<api_error> service::send_stdin(const std::string& owner,
-                                             const std::string& execution_id,
-                                             stdin_request input) {
+                                             const std::string& execution_id, stdin_request input) {
   std::lock_guard lock{impl_->mutex};
   auto it = impl_->running.find(execution_id);
   if (it == impl_->running.end() || it->second.owner != owner)
-    return api_error{404, "execution_not_found",
-                     "No running execution '" + execution_id + "'"};
+    return api_error{404, "execution_not_found", "No running execution '" + execution_id + "'"};
   if (!it->second.interactive)
     return api_error{409, "stdin_closed",
                      "The execution's stdin is not open: start it with \"interactive\": true"};
@@ -322,9 +324,8 @@ void service::start_sandbox(std::shared_ptr<sandbox_record> record,
   auto& im = *impl_;
   record->actor = im.backend.acquire(im.system, record->lang, record->limits);
   // The directory outlives every actor (the impl awaits them before its members go).
-  record->actor->attach_functor([directory = &im.directory, id = record->id](const caf::error&) {
-    directory->remove(id);
-  });
+  record->actor->attach_functor(
+      [directory = &im.directory, id = record->id](const caf::error&) { directory->remove(id); });
   sandbox_settings settings{record, idle_timeout, im.cfg.sandbox_max_lifetime};
   const auto per_key = im.cfg.key_max_sandboxes;
   ask(
@@ -338,8 +339,8 @@ void service::start_sandbox(std::shared_ptr<sandbox_record> record,
                          1});
           return;
         }
-        log::info("sandbox created", {{"sandboxId", record->id},
-                                      {"language", to_string(record->lang)}});
+        log::info("sandbox created",
+                  {{"sandboxId", record->id}, {"language", to_string(record->lang)}});
         done(sandbox_json(*record));
       },
       [record, done](const caf::error& err) {
@@ -391,9 +392,10 @@ void service::interrupt_sandbox(const std::string& owner, const std::string& id,
   if (!record) return done(sandbox_not_found(id));
   ask(
       impl_->system, record->actor, sandbox_answer_timeout,
-      [done](std::uint64_t count) { done(nlohmann::json{{"interrupted", count}}); },
-      [done](const caf::error& err) { done(to_api_error(err)); }, atom::interrupt_v,
-      context_id);
+      [done](std::uint64_t count) {
+        done(nlohmann::json{{"interrupted", count}});
+      },
+      [done](const caf::error& err) { done(to_api_error(err)); }, atom::interrupt_v, context_id);
 }
 
 void service::create_context(const std::string& owner, const std::string& id,
@@ -426,7 +428,9 @@ void service::delete_context(const std::string& owner, const std::string& id,
   if (!record) return done(sandbox_not_found(id));
   ask(
       impl_->system, record->actor, sandbox_answer_timeout,
-      [done](bool) { done(nlohmann::json{{"deleted", true}}); },
+      [done](bool) {
+        done(nlohmann::json{{"deleted", true}});
+      },
       [done](const caf::error& err) { done(to_api_error(err)); }, atom::remove_v, context_id);
 }
 

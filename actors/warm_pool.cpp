@@ -137,16 +137,17 @@ void warm_pool::run() {
     auto gone = std::make_shared<std::atomic<bool>>(false);
     // A pooled sandbox that ends (its launch or kernel failed, the service stops) leaves
     // the pool. Attached to an actor that already ended, this runs at once.
-    sandbox->attach_functor([weak, gone, addr = sandbox.address(), lang = *next](const caf::error&) {
-      *gone = true;
-      auto s = weak.lock();
-      if (!s) return;
-      std::lock_guard guard{s->mutex};
-      auto& q = s->ready[lang];
-      std::erase_if(q, [&](const sandbox_actor& a) { return a.address() == addr; });
-      metrics::set_sandboxes_pooled(s->total());
-      s->wake.notify_one();
-    });
+    sandbox->attach_functor(
+        [weak, gone, addr = sandbox.address(), lang = *next](const caf::error&) {
+          *gone = true;
+          auto s = weak.lock();
+          if (!s) return;
+          std::lock_guard guard{s->mutex};
+          auto& q = s->ready[lang];
+          std::erase_if(q, [&](const sandbox_actor& a) { return a.address() == addr; });
+          metrics::set_sandboxes_pooled(s->total());
+          s->wake.notify_one();
+        });
     // The actor launches its sandbox when it first runs (on a CAF worker). Wait for
     // that, so that the live count includes it before the next round: one launch at
     // a time, and never one beyond the room.

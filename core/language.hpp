@@ -10,9 +10,9 @@ namespace codeexec {
 enum class language { python, javascript, typescript, bash, java, r };
 
 /// Every language, in the order the API lists them.
-inline constexpr std::array all_languages = {language::python, language::javascript,
+inline constexpr std::array all_languages = {language::python,     language::javascript,
                                              language::typescript, language::bash,
-                                             language::java, language::r};
+                                             language::java,       language::r};
 
 /// Parses a request's language name: case-insensitive, with aliases (js, ts, sh).
 std::optional<language> parse_language(std::string_view name);

@@ -71,9 +71,11 @@ std::optional<api_error> parse_string_map(const json& doc, const char* field, bo
   const json* object = member(doc, field);
   if (!object) return std::nullopt;
   const std::string name{field};
-  if (!object->is_object()) return api_error::bad_request("`" + name + "` must be an object of strings");
+  if (!object->is_object())
+    return api_error::bad_request("`" + name + "` must be an object of strings");
   for (const auto& [key, value] : object->items()) {
-    if (!value.is_string()) return api_error::bad_request("`" + name + "." + key + "` must be a string");
+    if (!value.is_string())
+      return api_error::bad_request("`" + name + "." + key + "` must be a string");
     if (env_names &&
         (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos))
       return api_error::bad_request("`" + name + "` has an invalid variable name");
@@ -93,9 +95,9 @@ std::optional<api_error> parse_language_field(const json& doc, language& out) {
   const auto name = lang->get<std::string>();
   const auto parsed = parse_language(name);
   if (!parsed)
-    return api_error{400, "unsupported_language",
-                     "Unsupported language '" + name + "'; supported: " +
-                         std::string{supported_languages}};
+    return api_error{
+        400, "unsupported_language",
+        "Unsupported language '" + name + "'; supported: " + std::string{supported_languages}};
   out = *parsed;
   return std::nullopt;
 }
@@ -105,13 +107,14 @@ std::optional<api_error> parse_integer(const json& doc, const char* field, std::
                                        std::int64_t max, const char* unit, std::int64_t& out) {
   const json* value = member(doc, field);
   if (!value) return std::nullopt;
-  const auto range = "`" + std::string{field} + "` must be an integer from " +
-                     std::to_string(min) + " to " + std::to_string(max) + unit;
+  const auto range = "`" + std::string{field} + "` must be an integer from " + std::to_string(min) +
+                     " to " + std::to_string(max) + unit;
   if (!value->is_number_integer()) return api_error::bad_request(range);
-  const bool in_range = value->is_number_unsigned()
-                            ? value->get<std::uint64_t>() >= static_cast<std::uint64_t>(min) &&
-                                  value->get<std::uint64_t>() <= static_cast<std::uint64_t>(max)
-                            : value->get<std::int64_t>() >= min && value->get<std::int64_t>() <= max;
+  const bool in_range =
+      value->is_number_unsigned()
+          ? value->get<std::uint64_t>() >= static_cast<std::uint64_t>(min) &&
+                value->get<std::uint64_t>() <= static_cast<std::uint64_t>(max)
+          : value->get<std::int64_t>() >= min && value->get<std::int64_t>() <= max;
   if (!in_range) return api_error::bad_request(range);
   out = value->get<std::int64_t>();
   return std::nullopt;
@@ -209,7 +212,8 @@ std::variant<execution_request, api_error> parse_execute_request(std::string_vie
                      "`stdin` is " + std::to_string(req.stdin_data.size()) +
                          " bytes; the maximum is " + std::to_string(cfg.max_code_bytes)};
   if (const json* interactive = member(doc, "interactive")) {
-    if (!interactive->is_boolean()) return api_error::bad_request("`interactive` must be a boolean");
+    if (!interactive->is_boolean())
+      return api_error::bad_request("`interactive` must be a boolean");
     req.stdin_open = interactive->get<bool>();
   }
 

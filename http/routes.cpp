@@ -227,8 +227,8 @@ void routes::handle(const request_info& req, std::string body, reply_fn respond_
     return;
   }
   if (!c.match || c.match->method != req.method) {
-    auto r = error_reply({405, "method_not_allowed",
-                          std::string{path} + " accepts " + allowed + " only"});
+    auto r = error_reply(
+        {405, "method_not_allowed", std::string{path} + " accepts " + allowed + " only"});
     r.headers.emplace_back("Allow", allowed);
     c.respond(std::move(r));
     return;
@@ -303,8 +303,8 @@ void routes::dispatch(call& c) {
       if (c.body.find_first_not_of(" \t\r\n") != std::string::npos) {
         auto doc = nlohmann::json::parse(c.body, nullptr, false);
         if (!doc.is_object())
-          return c.respond(error_reply(api_error::bad_request(
-              "The body must be empty or {\"contextId\": \"…\"}")));
+          return c.respond(error_reply(
+              api_error::bad_request("The body must be empty or {\"contextId\": \"…\"}")));
         context_id = string_field(doc, "contextId");
       }
       return service_.interrupt_sandbox(c.owner, id, context_id, c.answer_later());

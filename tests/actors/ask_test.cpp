@@ -26,9 +26,8 @@ TEST_CASE_FIXTURE(test::actor_fixture, "when_gone runs at once for an actor alre
 }
 
 TEST_CASE_FIXTURE(test::actor_fixture, "ask hands the reply or the error to a callback") {
-  auto adder = sys.spawn([](caf::event_based_actor*) {
-    return caf::behavior{[](int x, int y) { return x + y; }};
-  });
+  auto adder = sys.spawn(
+      [](caf::event_based_actor*) { return caf::behavior{[](int x, int y) { return x + y; }}; });
   std::promise<int> sum;
   ask(
       sys, adder, std::chrono::seconds(5), [&sum](int z) { sum.set_value(z); },

@@ -117,8 +117,7 @@ struct execution_fixture : test::actor_fixture {
 TEST_CASE_FIXTURE(execution_fixture, "an execution collects events in order") {
   execution_request req;
   req.code = "1+1";
-  sys.spawn(execution, std::string{"e1"}, req, target(),
-            source_of(scripted_sandbox));
+  sys.spawn(execution, std::string{"e1"}, req, target(), source_of(scripted_sandbox));
   const auto report = wait();
   CHECK(report.execution_id == "e1");
   CHECK(report.result.stdout_chunks == std::vector<std::string>{"out:1+1"});
@@ -133,8 +132,7 @@ TEST_CASE_FIXTURE(execution_fixture, "a timeout kills the sandbox and keeps the 
   execution_request req;
   req.code = "sleep";
   req.timeout = 50ms;
-  sys.spawn(execution, std::string{"e2"}, req, target(),
-            source_of(hanging_sandbox));
+  sys.spawn(execution, std::string{"e2"}, req, target(), source_of(hanging_sandbox));
   const auto report = wait();
   CHECK(report.result.status == verdict::timeout);
   REQUIRE(report.result.error);
@@ -145,8 +143,7 @@ TEST_CASE_FIXTURE(execution_fixture, "a timeout kills the sandbox and keeps the 
 TEST_CASE_FIXTURE(execution_fixture, "a cancel ends the execution as killed") {
   execution_request req;
   req.code = "sleep";
-  auto handle = sys.spawn(execution, std::string{"e3"}, req, target(),
-                          source_of(hanging_sandbox));
+  auto handle = sys.spawn(execution, std::string{"e3"}, req, target(), source_of(hanging_sandbox));
   self->send(handle, atom::cancel_v, std::string{"client left"});
   const auto report = wait();
   CHECK(report.result.status == verdict::killed);
@@ -154,8 +151,9 @@ TEST_CASE_FIXTURE(execution_fixture, "a cancel ends the execution as killed") {
   CHECK(report.result.error->value == "client left");
 }
 
-TEST_CASE_FIXTURE(execution_fixture,
-                  "a timeout in a stateful sandbox interrupts the cell and says the state is kept") {
+TEST_CASE_FIXTURE(
+    execution_fixture,
+    "a timeout in a stateful sandbox interrupts the cell and says the state is kept") {
   execution_request req;
   req.code = "sleep";
   req.timeout = 50ms;

@@ -156,9 +156,9 @@ TEST_CASE("sandbox executions take a context and stdin but not the sandbox's lim
         std::string::npos);
   CHECK(error_of(R"json({"code":"x","interactive":"yes"})json").code == "invalid_request");
   CHECK(error_of(R"json({"code":"x","stdin":5})json").code == "invalid_request");
-  CHECK(request_of(R"json({"code":"x","clientId":"c"})json",
-                   execute_endpoint::sandbox_execute_stream)
-            .client_id == "c");
+  CHECK(
+      request_of(R"json({"code":"x","clientId":"c"})json", execute_endpoint::sandbox_execute_stream)
+          .client_id == "c");
   CHECK(error_of(R"json({"code":"x"})json", execute_endpoint::sandbox_execute_stream)
             .message.find("clientId") != std::string::npos);
 }
@@ -185,7 +185,8 @@ TEST_CASE("a sandbox request has defaults, a timeout in seconds, env and metadat
   auto too_long = parse_sandbox_request(R"json({"timeout":121})json", cfg);
   REQUIRE(std::holds_alternative<api_error>(too_long));
   CHECK(std::get<api_error>(too_long).message.find("1 to 120 seconds") != std::string::npos);
-  CHECK(std::holds_alternative<api_error>(parse_sandbox_request(R"json({"metadata":{"a":1}})json", cfg)));
+  CHECK(std::holds_alternative<api_error>(
+      parse_sandbox_request(R"json({"metadata":{"a":1}})json", cfg)));
   CHECK(std::holds_alternative<api_error>(parse_sandbox_request("[]", cfg)));
 }
 
@@ -197,7 +198,8 @@ TEST_CASE("context, timeout and stdin requests are validated") {
   CHECK(std::get<context_request>(ctx).cwd == "/tmp");
   CHECK(std::get<context_request>(parse_context_request("")).cwd == "/home/user");
   CHECK(std::holds_alternative<api_error>(parse_context_request(R"json({"cwd":"rel"})json")));
-  CHECK(std::holds_alternative<api_error>(parse_context_request(R"json({"language":"cobol"})json")));
+  CHECK(
+      std::holds_alternative<api_error>(parse_context_request(R"json({"language":"cobol"})json")));
 
   auto timeout = parse_timeout_request(R"json({"timeout":30})json", cfg);
   REQUIRE(std::holds_alternative<std::chrono::milliseconds>(timeout));

@@ -311,8 +311,9 @@ TEST_CASE("a started kernel is confined exactly like the first runner") {
   s.start(1, python_kernel("k1"));
   s.exec(1, probe);
   const auto first = s.rec.text(0, "stdout");
-  CHECK(first == "1000 2 1 0000000000000000 256 True True [] ['pipe', 'pipe', 'pipe', 'sock', "
-                 "'sock'] b'' 1");
+  CHECK(first ==
+        "1000 2 1 0000000000000000 256 True True [] ['pipe', 'pipe', 'pipe', 'sock', "
+        "'sock'] b'' 1");
   CHECK(s.rec.text(1, "stdout") == first);
 }
 
