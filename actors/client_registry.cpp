@@ -29,6 +29,14 @@ void client_registry_state::forget_if_empty(const std::string& client_id) {
   if (c.sessions.empty() && c.replays.empty() && c.running.empty()) clients.erase(it);
 }
 
+void client_registry_state::answer_shutdown_if_closed() {
+  if (!shutdown_promise) return;
+  for (const auto& [id, c] : clients)
+    if (!c.sessions.empty()) return;
+  shutdown_promise->deliver(true);
+  shutdown_promise.reset();
+}
+
 client_registry_actor::behavior_type client_registry(
     client_registry_actor::stateful_pointer<client_registry_state> self,
     caf::timespan replay_window) {
@@ -64,6 +72,7 @@ client_registry_actor::behavior_type client_registry(
       }
     }
     st.forget_if_empty(client_id);
+    st.answer_shutdown_if_closed();
   });
   return {
       [self](atom::attach, const std::string& client_id, client_session_actor session) {
@@ -125,7 +134,7 @@ client_registry_actor::behavior_type client_registry(
                       replays.end());
         self->state.forget_if_empty(client_id);
       },
-      [self](atom::shutdown) {
+      [self](atom::shutdown) -> caf::result<bool> {
         sample_mailbox(self);
         // Tell every client why its socket closes, then close it (1001: going away).
         const auto notice = status_message({}, "shutting_down", "The service is shutting down");
@@ -135,7 +144,12 @@ client_registry_actor::behavior_type client_registry(
             self->send(session, atom::close_v, std::uint16_t{1001},
                        std::string{"the service is shutting down"});
           }
-        return true;
+        // The answer waits until every session has closed its socket (and quit).
+        auto& st = self->state;
+        st.shutdown_promise = self->make_response_promise<bool>();
+        auto promise = *st.shutdown_promise;
+        st.answer_shutdown_if_closed();
+        return promise;
       },
       [self](atom::get) {
         sample_mailbox(self);

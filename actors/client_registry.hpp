@@ -6,7 +6,10 @@
 
 #include <caf/stateful_actor.hpp>
 
+#include <caf/typed_response_promise.hpp>
+
 #include <chrono>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -35,8 +38,13 @@ struct client_registry_state {
   std::unordered_map<caf::actor_addr, std::string> owner_of;
   caf::timespan replay_window{std::chrono::seconds(10)};
 
+  /// Set while a shutdown waits for the sessions to close their sockets.
+  std::optional<caf::typed_response_promise<bool>> shutdown_promise;
+
   /// Drops a clientId that has nothing left.
   void forget_if_empty(const std::string& client_id);
+  /// Answers a pending shutdown once no session is left.
+  void answer_shutdown_if_closed();
 
   static inline const char* name = "client_registry";
 };

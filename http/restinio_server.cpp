@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 
@@ -19,6 +20,16 @@ namespace codeexec::http {
 namespace {
 
 namespace rws = restinio::websocket::basic;
+
+/// How long stop() waits for close frames already sent to be written.
+constexpr auto close_write_wait = std::chrono::seconds(2);
+
+/// Close frames handed to RESTinio and not yet written (stop() waits for them).
+struct close_tracker {
+  std::mutex mutex;
+  std::condition_variable written;
+  std::size_t pending = 0;  // guarded by mutex
+};
 
 // default_traits_t gives every connection its own strand, so responses and
 // WebSocket frames may be sent from actor threads (cpp-stack.md §4).
@@ -98,9 +109,11 @@ void send_reply(const restinio::request_handle_t& req, const reply& r) {
 /// threads only record pongs and count written bytes.
 class ws_connection final : public client_connection {
  public:
-  ws_connection(rws::ws_handle_t ws, std::size_t send_buffer_bytes)
+  ws_connection(rws::ws_handle_t ws, std::size_t send_buffer_bytes,
+                std::shared_ptr<close_tracker> closing)
       : ws_(std::move(ws)),
         send_buffer_bytes_(send_buffer_bytes),
+        closing_(std::move(closing)),
         queued_(std::make_shared<std::atomic<std::size_t>>(0)),
         last_pong_(clock::now().time_since_epoch().count()) {}
 
@@ -151,10 +164,20 @@ class ws_connection final : public client_connection {
 
   void close(std::uint16_t code, std::string reason) override {
     if (!ws_) return;
+    {
+      std::lock_guard lock{closing_->mutex};
+      ++closing_->pending;
+    }
+    auto done = [closing = closing_](const restinio::asio_ns::error_code&) {
+      std::lock_guard lock{closing->mutex};
+      if (--closing->pending == 0) closing->written.notify_all();
+    };
     try {
       ws_->send_message(rws::final_frame, rws::opcode_t::connection_close_frame,
-                        rws::status_code_to_bin(static_cast<rws::status_code_t>(code)) + reason);
+                        rws::status_code_to_bin(static_cast<rws::status_code_t>(code)) + reason,
+                        done);
     } catch (const std::exception&) {
+      done({});
     }
     ws_.reset();
   }
@@ -164,6 +187,7 @@ class ws_connection final : public client_connection {
   rws::ws_handle_t ws_;
   std::size_t send_buffer_bytes_;
   /// Bytes handed to RESTinio and not yet written; shared with write callbacks.
+  std::shared_ptr<close_tracker> closing_;
   std::shared_ptr<std::atomic<std::size_t>> queued_;
   std::atomic<clock::rep> last_pong_;
 };
@@ -209,6 +233,14 @@ class restinio_server final : public server {
   void stop() override {
     std::lock_guard lock{stop_mutex_};
     if (!running_) return;
+    {
+      // The sessions have sent their close frames by now (the service's shutdown
+      // waits for that); let RESTinio write them before it drops the connections.
+      std::unique_lock closing_lock{closing_->mutex};
+      if (!closing_->written.wait_for(closing_lock, close_write_wait,
+                                      [this] { return closing_->pending == 0; }))
+        log::info("websocket close frames not written in time", {{"pending", closing_->pending}});
+    }
     running_->stop();
     running_->wait();
     running_.reset();
@@ -284,16 +316,21 @@ class restinio_server final : public server {
       return restinio::request_accepted();
     }
 
+    // Reading starts only once the socket is registered: a client that sends right
+    // after the handshake would otherwise lose its first messages (stdin, say).
     auto ws = rws::upgrade<traits>(
-        *req, rws::activation_t::immediate,
+        *req, rws::activation_t::delayed,
         [this](rws::ws_handle_t wsh, rws::message_handle_t m) { on_ws_message(wsh, m); });
     const auto id = ws->connection_id();
-    auto connection = std::make_shared<ws_connection>(ws, cfg_.ws_send_buffer_bytes);
+    auto connection = std::make_shared<ws_connection>(ws, cfg_.ws_send_buffer_bytes, closing_);
     auto& grant = std::get<websocket_grant>(decision);
     auto link = service_.connect_client(grant.owner, grant.client_id, connection);
-    std::lock_guard lock{mutex_};
-    sockets_[id] =
-        socket_entry{std::move(link), connection, {}, std::chrono::steady_clock::now(), 0};
+    {
+      std::lock_guard lock{mutex_};
+      sockets_[id] =
+          socket_entry{std::move(link), connection, {}, std::chrono::steady_clock::now(), 0};
+    }
+    activate(*ws);
     return restinio::request_accepted();
   }
 
@@ -381,6 +418,7 @@ class restinio_server final : public server {
   std::uint16_t bound_port_ = 0;
   std::mutex mutex_;
   std::map<std::uint64_t, socket_entry> sockets_;  // guarded by mutex_
+  std::shared_ptr<close_tracker> closing_ = std::make_shared<close_tracker>();
   std::mutex stop_mutex_;
   restinio::running_server_handle_t<traits> running_;
 };

@@ -197,7 +197,12 @@ def test_sigterm_lets_a_running_execution_finish_then_closes_sockets_1001(servic
             eid = await svc.start_stream("graceful", code, "python", timeout_ms=30000)
             await collect_events(ws, eid, until=is_output("stdout", "working"), timeout=20)
             svc.signal(signal.SIGTERM)
-            # New work is refused during the grace period.
+            # The signal is handled asynchronously: once /ready says the service is
+            # shutting down, new work is refused for the rest of the grace period.
+            deadline = time.monotonic() + 10
+            while (await svc.ahttp("GET", "/ready")).status != 503:
+                assert time.monotonic() < deadline, "/ready never reported the shutdown"
+                await asyncio.sleep(0.01)
             refused = await svc.ahttp("POST", "/execute", {"code": "print(1)"})
             events = await collect_events(ws, eid, timeout=20)
             notice = await ws.recv_json(10)

@@ -556,6 +556,18 @@ TEST_CASE("the sandbox dies with the launching process and sweep_stale cleans up
     for (;;) ::pause();  // until SIGKILLed
   }
   ::close(fds[1]);
+  // Whatever fails below, the child (paused forever) must not outlive the test: it
+  // would hold the test's output open and hang the runner.
+  struct reap_child {
+    pid_t pid;
+    void reap() {
+      if (pid <= 0) return;
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      pid = -1;
+    }
+    ~reap_child() { reap(); }
+  } guard{child};
   std::istringstream report(read_until(fds[0], "\n", steady::now() + 30s));
   ::close(fds[0]);
   std::uint32_t uid = 0;
@@ -564,8 +576,7 @@ TEST_CASE("the sandbox dies with the launching process and sweep_stale cleans up
   REQUIRE(uid >= test_uid_base() + kUidsPerLauncher);
   CHECK_FALSE(processes_of_uid(uid).empty());
 
-  ::kill(child, SIGKILL);
-  ::waitpid(child, nullptr, 0);
+  guard.reap();
   const auto deadline = steady::now() + 5s;
   while (!processes_of_uid(uid).empty() && ms_left(deadline) > 0) std::this_thread::sleep_for(10ms);
   CHECK(processes_of_uid(uid).empty());

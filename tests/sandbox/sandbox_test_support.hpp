@@ -38,7 +38,9 @@ inline constexpr std::uint32_t kUidsPerLauncher = 32;
 
 /// A uid range per test process, so concurrent test runs never share a host uid.
 inline std::uint32_t test_uid_base() {
-  return 400000 + static_cast<std::uint32_t>(::getpid() % 8192) * 128;
+  // Fixed at the first call: a forked test child keeps its parent's range.
+  static const std::uint32_t base = 400000 + static_cast<std::uint32_t>(::getpid() % 8192) * 128;
+  return base;
 }
 
 inline std::string read_file(const std::string& path) {
