@@ -140,20 +140,7 @@ class Kernel:
         send({"type": "error", "name": "ProtocolError", "value": message, "traceback": ""})
         send({"type": "end", "id": request_id, "status": "error", "execution_count": self.execution_count})
 
-    def run_cell(self, request_id, code, env, stdin=None):
-        stdin_fd = None
-        if stdin is not None:
-            try:
-                stdin_fd = runner_protocol.open_stdin(stdin)
-            except OSError as e:
-                return self.protocol_error(f"cannot open stdin {stdin!r}: {e.strerror or e}", request_id)
-        try:
-            self._run_cell(request_id, code, env, stdin_fd)
-        finally:
-            if stdin_fd is not None:
-                os.close(stdin_fd)
-
-    def _run_cell(self, request_id, code, env, stdin_fd):
+    def run_cell(self, request_id, code, env, stdin_fd=None):
         self.execution_count += 1
         path = os.path.join(self.workdir, f"{self.execution_count}.sh")
         os.makedirs(self.workdir, mode=0o700, exist_ok=True)  # a cell may have cleaned up /tmp

@@ -265,7 +265,7 @@ class OutStream(io.TextIOBase):
 class CellStdin:
     """A cell's stdin FIFO (PROTOCOL.md): on fd 0 for the cell, so input(),
     sys.stdin and child processes read it; restore() puts the runner's own fd 0
-    (at end of file) and sys.stdin back and closes the FIFO."""
+    (at end of file) and sys.stdin back. The FIFO's own fd stays the caller's."""
 
     def __init__(self, fd):
         try:
@@ -273,7 +273,6 @@ class CellStdin:
         except OSError:  # started with fd 0 closed
             self._saved_fd = None
         os.dup2(fd, 0)
-        os.close(fd)
         self._saved_stdin = sys.stdin
         self.stream = io.open(0, "r", closefd=False,
                               encoding=getattr(sys.stdin, "encoding", None) or "utf-8",
@@ -352,13 +351,7 @@ class Kernel:
 
     # ---- one cell -------------------------------------------------------
 
-    def run_cell(self, request_id, code, env, stdin=None):
-        stdin_fd = None
-        if stdin is not None:
-            try:
-                stdin_fd = runner_protocol.open_stdin(stdin)
-            except OSError as e:
-                return self.protocol_error(f"cannot open stdin {stdin!r}: {e.strerror or e}", request_id)
+    def run_cell(self, request_id, code, env, stdin_fd=None):
         self.execution_count += 1
         cell_stdin = CellStdin(stdin_fd) if stdin_fd is not None else None
         filename = f"<cell-{self.execution_count}>"

@@ -120,8 +120,9 @@ def touch_writer(fd):
 
 
 def dispatch(payload, valid_env_name, run_cell, shutdown, protocol_error):
-    """Decodes one request frame and calls run_cell(id, code, env, stdin), shutdown()
-    or protocol_error(message, request_id); stdin is the FIFO path or None."""
+    """Decodes one request frame and calls run_cell(id, code, env, stdin_fd), shutdown()
+    or protocol_error(message, request_id). stdin_fd is the cell's opened stdin FIFO
+    (or None); it belongs to dispatch, which closes it after the cell."""
     try:
         request = json.loads(payload)
     except ValueError as e:  # includes invalid UTF-8
@@ -137,4 +138,15 @@ def dispatch(payload, valid_env_name, run_cell, shutdown, protocol_error):
     problem = validate_exec(request, valid_env_name)
     if problem:
         return protocol_error(problem, request_id)
-    return run_cell(request["id"], request["code"], request.get("env") or {}, request.get("stdin"))
+    stdin = request.get("stdin")
+    stdin_fd = None
+    if stdin is not None:
+        try:
+            stdin_fd = open_stdin(stdin)
+        except OSError as e:
+            return protocol_error(f"cannot open stdin {stdin!r}: {e.strerror or e}", request_id)
+    try:
+        return run_cell(request["id"], request["code"], request.get("env") or {}, stdin_fd)
+    finally:
+        if stdin_fd is not None:
+            os.close(stdin_fd)
