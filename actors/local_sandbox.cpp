@@ -191,6 +191,36 @@ std::uint64_t cpu_ms_of(pointer self, const cell& c) {
   return now > c.cpu_start_ns ? (now - c.cpu_start_ns) / 1'000'000 : 0;
 }
 
+/// Answers every queued cell of `ctx` with `how` (they never ran).
+void fail_queue(context& ctx, cell_end how, const std::string& detail) {
+  for (auto& c : ctx.queue) {
+    cell_outcome out;
+    out.how = how;
+    out.detail = detail;
+    out.context_id = ctx.id;
+    c.promise.deliver(std::move(out));
+  }
+  ctx.queue.clear();
+}
+
+/// The kernel of `ctx` could not start: everything waiting for it fails (else each
+/// queued cell would start, and lose, the kernel again).
+void kernel_failed(pointer self, context& ctx) {
+  auto& st = self->state;
+  fail_queue(ctx, cell_end::start_failed, ctx.start_error);
+  for (auto& p : ctx.on_ready) p.deliver(make_error(sandbox_errc::start_failed, ctx.start_error));
+  ctx.on_ready.clear();
+  if (ctx.slot == 0 && st.adopt_promise) {
+    st.adopt_promise->deliver(make_error(sandbox_errc::start_failed, ctx.start_error));
+    st.adopt_promise.reset();
+  }
+}
+
+caf::error unknown_context(const std::string& context_id) {
+  return make_error(sandbox_errc::unknown_context,
+                    "No context '" + context_id + "' in this sandbox");
+}
+
 /// Sends the next queued cell of `ctx` to its kernel, starting the kernel if needed.
 void send_next(pointer self, context& ctx) {
   auto& st = self->state;
@@ -199,14 +229,7 @@ void send_next(pointer self, context& ctx) {
     // A kernel that died (or was restarted) starts again for the next cell.
     start_kernel(self, ctx);
     if (ctx.state == kernel_state::dead) {
-      while (!ctx.queue.empty()) {
-        cell_outcome out;
-        out.how = cell_end::start_failed;
-        out.detail = ctx.start_error;
-        out.context_id = ctx.id;
-        ctx.queue.front().promise.deliver(std::move(out));
-        ctx.queue.pop_front();
-      }
+      kernel_failed(self, ctx);
       return;
     }
   }
@@ -489,9 +512,7 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
         context* ctx = nullptr;
         if (!request.context_id.empty()) {
           ctx = st.find(request.context_id);
-          if (!ctx)
-            return refuse({404, "context_not_found",
-                           "No context '" + request.context_id + "' in this sandbox"});
+          if (!ctx) return refuse(to_api_error(unknown_context(request.context_id)));
           if (request.lang_given && request.lang != ctx->lang)
             return refuse(api_error::bad_request("Context '" + ctx->id + "' runs " +
                                                  std::string{to_string(ctx->lang)} + ", not " +
@@ -590,18 +611,10 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
       [self](atom::remove, const std::string& context_id) -> caf::result<bool> {
         auto& st = self->state;
         auto* ctx = st.find(context_id);
-        if (!ctx)
-          return make_error(sandbox_errc::unknown_context,
-                            "No context '" + context_id + "' in this sandbox");
+        if (!ctx) return unknown_context(context_id);
         ctx->removed = true;
         if (ctx->current) stop_cell(self, *ctx, cell_end::killed, "the context was deleted");
-        for (auto& c : ctx->queue) {
-          cell_outcome out;
-          out.how = cell_end::killed;
-          out.detail = "the context was deleted";
-          c.promise.deliver(std::move(out));
-        }
-        ctx->queue.clear();
+        fail_queue(*ctx, cell_end::killed, "the context was deleted");
         if (ctx->state == kernel_state::dead && !ctx->current) {
           st.slot_owner[ctx->slot].clear();
           st.contexts.erase(context_id);
@@ -614,9 +627,7 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
       [self](atom::restart, const std::string& context_id) -> caf::result<context_info> {
         auto& st = self->state;
         auto* ctx = st.find(context_id);
-        if (!ctx)
-          return make_error(sandbox_errc::unknown_context,
-                            "No context '" + context_id + "' in this sandbox");
+        if (!ctx) return unknown_context(context_id);
         auto promise = self->make_response_promise<context_info>();
         ctx->on_ready.push_back(promise);
         if (ctx->current) {
@@ -812,30 +823,11 @@ sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env
         if (!was_ready && !ctx->restart_on_exit) {
           log::warn("kernel failed to start",
                     {{"language", to_string(ctx->lang)}, {"reason", ctx->start_error}});
-          // Waiting cells fail too, or each would start (and lose) the kernel again.
-          while (!ctx->queue.empty()) {
-            cell_outcome out;
-            out.how = cell_end::start_failed;
-            out.detail = ctx->start_error;
-            out.context_id = ctx->id;
-            ctx->queue.front().promise.deliver(std::move(out));
-            ctx->queue.pop_front();
-          }
-          for (auto& p : ctx->on_ready)
-            p.deliver(make_error(sandbox_errc::start_failed, ctx->start_error));
-          ctx->on_ready.clear();
-          if (slot == 0 && st.adopt_promise) {
-            st.adopt_promise->deliver(make_error(sandbox_errc::start_failed, ctx->start_error));
-            st.adopt_promise.reset();
-          }
+          kernel_failed(self, *ctx);
         }
         if (restart && ctx->state == kernel_state::dead) {
           start_kernel(self, *ctx);
-          if (ctx->state == kernel_state::dead) {
-            for (auto& p : ctx->on_ready)
-              p.deliver(make_error(sandbox_errc::start_failed, ctx->start_error));
-            ctx->on_ready.clear();
-          }
+          if (ctx->state == kernel_state::dead) kernel_failed(self, *ctx);
         }
         send_next(self, *ctx);
       },
