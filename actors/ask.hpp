@@ -27,7 +27,7 @@ void ask(caf::actor_system& system, const Handle& dest, caf::timespan timeout, O
 /// it already has. A sandbox actor's state, and with it its processes, is gone by then.
 template <class Handle, class Then>
 void when_gone(const Handle& actor, Then then) {
-  actor->attach_functor([then](const caf::error&) { then(); });
+  actor->attach_functor([then](const caf::error&) mutable { then(); });
 }
 
 }  // namespace codeexec

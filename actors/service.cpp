@@ -16,7 +16,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <future>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -147,23 +146,45 @@ struct service::impl {
         }};
   }
 
-  /// Room for a one-shot sandbox: a pooled sandbox of another language gives way (its
-  /// teardown takes milliseconds; this rare path waits for it), else a 503.
-  std::optional<api_error> room_for(language lang, const resource_limits& limits) {
-    if (backend.has_room(lang, limits)) return std::nullopt;
+  /// Runs `then` once a sandbox of `lang` with `limits` can start: now, or after a
+  /// pooled sandbox of another language has given way (ended; nothing blocks
+  /// meanwhile). Else the 503, and `then` never runs.
+  template <class Then>
+  std::optional<api_error> when_room_for(language lang, const resource_limits& limits, Then then) {
+    if (backend.has_room(lang, limits)) {
+      then();
+      return std::nullopt;
+    }
     if (auto victim = backend.evict_pooled(lang)) {
-      auto gone = std::make_shared<std::promise<void>>();
-      auto done = gone->get_future();
-      when_gone(*victim, [gone] { gone->set_value(); });
+      when_gone(*victim, std::move(then));
       caf::anon_send(*victim, atom::kill_v);
-      if (done.wait_for(std::chrono::seconds(5)) == std::future_status::ready &&
-          backend.has_room(lang, limits))
-        return std::nullopt;
+      return std::nullopt;
     }
     return api_error{503, "too_many_sandboxes",
                      "The server runs its maximum of " + std::to_string(cfg.max_sandboxes) +
                          " sandboxes; retry shortly",
                      1};
+  }
+
+  /// Asks the sandbox `id` of `owner`; `on_reply` gets the answer, `done` any error
+  /// (including an unknown sandbox).
+  template <class OnReply, class... Args>
+  void ask_sandbox(const std::string& owner, const std::string& id, caf::timespan timeout,
+                   const json_callback& done, OnReply on_reply, Args... args) {
+    auto record = directory.find(owner, id);
+    if (!record) return done(sandbox_not_found(id));
+    ask(
+        system, record->actor, timeout, std::move(on_reply),
+        [done](const caf::error& err) { done(to_api_error(err)); }, std::move(args)...);
+  }
+
+  /// The files of the sandbox `id` of `owner`, counted as activity of the sandbox.
+  std::variant<std::shared_ptr<sandbox::sandbox_files>, api_error> files_of(
+      const std::string& owner, const std::string& id) const {
+    auto record = directory.find(owner, id);
+    if (!record || !record->files) return sandbox_not_found(id);
+    caf::anon_send(record->actor, atom::tick_v, true);
+    return record->files;
   }
 
   std::optional<api_error> check_available(language lang) const {
@@ -174,10 +195,8 @@ struct service::impl {
 
   std::variant<std::string, api_error> start(execution_request request, execution_target target) {
     if (shutting_down) return api_error{503, "shutting_down", "The service is shutting down", 5};
-    if (request.sandbox_id.empty()) {
+    if (request.sandbox_id.empty())
       if (auto err = check_available(request.lang)) return *err;
-      if (auto err = room_for(request.lang, request.limits)) return *err;
-    }
     auto source = source_for(request);
     if (auto* err = std::get_if<api_error>(&source)) return *err;
     std::unique_lock lock{mutex};
@@ -193,20 +212,40 @@ struct service::impl {
                            std::to_string(cfg.key_max_concurrent_executions) +
                            " executions; retry when one has finished",
                        1};
+    lock.unlock();
     auto id = make_uuid();
+    const bool one_shot = request.sandbox_id.empty();
+    const auto lang = request.lang;
+    const auto limits = request.limits;
+    auto spawn = [this, id, request = std::move(request), target = std::move(target),
+                  source = std::move(std::get<sandbox_source>(source))]() mutable {
+      spawn_execution(id, std::move(request), std::move(target), std::move(source));
+    };
+    if (!one_shot) {
+      spawn();
+      return id;
+    }
+    if (auto err = when_room_for(lang, limits, std::move(spawn))) return *err;
+    return id;
+  }
+
+  /// Starts an execution and counts it as running until it ends.
+  void spawn_execution(const std::string& id, execution_request request, execution_target target,
+                       sandbox_source source) {
+    const auto owner = request.owner;
     const bool interactive = request.stdin_open;
-    auto handle = system.spawn(execution, id, std::move(request), std::move(target),
-                               std::move(std::get<sandbox_source>(source)));
+    std::unique_lock lock{mutex};
+    auto handle =
+        system.spawn(execution, id, std::move(request), std::move(target), std::move(source));
     running.emplace(id, running_execution{handle, owner, interactive});
     ++running_by_owner[owner];
-    lock.unlock();
+    lock.unlock();  // the functor locks: it runs at once if the execution already ended
     handle->attach_functor([this, id, owner](const caf::error&) {
       std::lock_guard guard{mutex};
       running.erase(id);
       if (--running_by_owner[owner] == 0) running_by_owner.erase(owner);
       if (running.empty()) all_done.notify_all();
     });
-    return id;
   }
 
   /// Waits until no execution runs or `deadline` passes (or, if `stop_on_force`, a
@@ -305,18 +344,7 @@ void service::create_sandbox(sandbox_request request, json_callback done) {
   auto start = [this, record, idle_timeout = request.idle_timeout, done] {
     start_sandbox(record, idle_timeout, done);
   };
-  if (im.backend.has_room(record->lang, record->limits)) {
-    start();
-  } else if (auto victim = im.backend.evict_pooled(record->lang)) {
-    // A pooled sandbox of another language gives way: start once it is gone.
-    caf::anon_send(*victim, atom::kill_v);
-    when_gone(*victim, start);
-  } else {
-    done(api_error{503, "too_many_sandboxes",
-                   "The server runs its maximum of " + std::to_string(im.cfg.max_sandboxes) +
-                       " sandboxes; retry shortly",
-                   5});
-  }
+  if (auto err = im.when_room_for(record->lang, record->limits, std::move(start))) done(*err);
 }
 
 void service::start_sandbox(std::shared_ptr<sandbox_record> record,
@@ -388,89 +416,73 @@ json_result service::set_sandbox_timeout(const std::string& owner, const std::st
 
 void service::interrupt_sandbox(const std::string& owner, const std::string& id,
                                 const std::string& context_id, json_callback done) {
-  auto record = impl_->directory.find(owner, id);
-  if (!record) return done(sandbox_not_found(id));
-  ask(
-      impl_->system, record->actor, sandbox_answer_timeout,
+  impl_->ask_sandbox(
+      owner, id, sandbox_answer_timeout, done,
       [done](std::uint64_t count) {
         done(nlohmann::json{{"interrupted", count}});
       },
-      [done](const caf::error& err) { done(to_api_error(err)); }, atom::interrupt_v, context_id);
+      atom::interrupt_v, context_id);
 }
 
 void service::create_context(const std::string& owner, const std::string& id,
                              context_request request, json_callback done) {
-  auto record = impl_->directory.find(owner, id);
-  if (!record) return done(sandbox_not_found(id));
-  ask(
-      impl_->system, record->actor, kernel_start_timeout,
-      [done](context_info& info) { done(context_json(info)); },
-      [done](const caf::error& err) { done(to_api_error(err)); }, atom::create_v,
-      std::move(request));
+  impl_->ask_sandbox(
+      owner, id, kernel_start_timeout, done,
+      [done](context_info& info) { done(context_json(info)); }, atom::create_v, std::move(request));
 }
 
 void service::list_contexts(const std::string& owner, const std::string& id, json_callback done) {
-  auto record = impl_->directory.find(owner, id);
-  if (!record) return done(sandbox_not_found(id));
-  ask(
-      impl_->system, record->actor, sandbox_answer_timeout,
+  impl_->ask_sandbox(
+      owner, id, sandbox_answer_timeout, done,
       [done](std::vector<context_info>& contexts) {
         nlohmann::json out = nlohmann::json::array();
         for (const auto& c : contexts) out.push_back(context_json(c));
         done(nlohmann::json{{"contexts", std::move(out)}});
       },
-      [done](const caf::error& err) { done(to_api_error(err)); }, atom::get_v);
+      atom::get_v);
 }
 
 void service::delete_context(const std::string& owner, const std::string& id,
                              const std::string& context_id, json_callback done) {
-  auto record = impl_->directory.find(owner, id);
-  if (!record) return done(sandbox_not_found(id));
-  ask(
-      impl_->system, record->actor, sandbox_answer_timeout,
+  impl_->ask_sandbox(
+      owner, id, sandbox_answer_timeout, done,
       [done](bool) {
         done(nlohmann::json{{"deleted", true}});
       },
-      [done](const caf::error& err) { done(to_api_error(err)); }, atom::remove_v, context_id);
+      atom::remove_v, context_id);
 }
 
 void service::restart_context(const std::string& owner, const std::string& id,
                               const std::string& context_id, json_callback done) {
-  auto record = impl_->directory.find(owner, id);
-  if (!record) return done(sandbox_not_found(id));
-  ask(
-      impl_->system, record->actor, kernel_start_timeout,
-      [done](context_info& info) { done(context_json(info)); },
-      [done](const caf::error& err) { done(to_api_error(err)); }, atom::restart_v, context_id);
+  impl_->ask_sandbox(
+      owner, id, kernel_start_timeout, done,
+      [done](context_info& info) { done(context_json(info)); }, atom::restart_v, context_id);
 }
 
 std::variant<std::string, api_error> service::read_file(const std::string& owner,
                                                         const std::string& id,
                                                         const std::string& path) const {
-  auto record = impl_->directory.find(owner, id);
-  if (!record || !record->files) return sandbox_not_found(id);
-  caf::anon_send(record->actor, atom::tick_v, true);
-  auto read = record->files->read(path, impl_->cfg.max_body_bytes);
+  auto files = impl_->files_of(owner, id);
+  if (auto* err = std::get_if<api_error>(&files)) return *err;
+  auto read = std::get<0>(files)->read(path, impl_->cfg.max_body_bytes);
   if (!read) return file_api_error(read.error());
   return std::move(read).value();
 }
 
 json_result service::write_file(const std::string& owner, const std::string& id,
                                 const std::string& path, std::string_view data) const {
-  auto record = impl_->directory.find(owner, id);
-  if (!record || !record->files) return sandbox_not_found(id);
-  caf::anon_send(record->actor, atom::tick_v, true);
-  auto written = record->files->write(path, data);
+  auto files = impl_->files_of(owner, id);
+  if (auto* err = std::get_if<api_error>(&files)) return *err;
+  auto written = std::get<0>(files)->write(path, data);
   if (!written) return file_api_error(written.error());
   return nlohmann::json{{"path", path}, {"size", written.value()}};
 }
 
 json_result service::list_files(const std::string& owner, const std::string& id,
                                 const std::string& path) const {
-  auto record = impl_->directory.find(owner, id);
-  if (!record || !record->files) return sandbox_not_found(id);
-  caf::anon_send(record->actor, atom::tick_v, true);
-  auto listed = record->files->list(path);
+  auto files = impl_->files_of(owner, id);
+  if (auto* err = std::get_if<api_error>(&files)) return *err;
+  auto listed = std::get<0>(files)->list(path);
   if (!listed) return file_api_error(listed.error());
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& e : listed.value().entries) entries.push_back(file_entry_json(e));
