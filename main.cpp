@@ -39,11 +39,6 @@ int main() {
     return 2;
   }
   log::set_level(cfg.log_level);
-  if (cfg.backend == backend_kind::e2b) {
-    log::error("SANDBOX_BACKEND=e2b is not available in this version; use SANDBOX_BACKEND=local");
-    return 2;
-  }
-
   std::unique_ptr<service> svc;
   std::unique_ptr<http::server> server;
   try {

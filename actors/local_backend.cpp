@@ -91,6 +91,11 @@ sandbox_actor local_backend::acquire(caf::actor_system& system, language lang,
   return system.spawn(local_sandbox, env_, lang, limits);
 }
 
+std::optional<std::string> local_backend::unavailable(language lang) const {
+  if (catalog_->available(lang)) return std::nullopt;
+  return std::get<std::string>(catalog_->spec(lang, cfg_.default_limits));
+}
+
 nlohmann::json local_backend::describe() const {
   nlohmann::json caps = nlohmann::json::array();
   for (const auto& cap : launcher_->capabilities())

@@ -5,6 +5,7 @@
 #include "actors/execution.hpp"
 #include "actors/local_sandbox.hpp"
 #include "actors/runner_catalog.hpp"
+#include "actors/sandbox_backend.hpp"
 #include "actors/warm_pool.hpp"
 #include "core/config.hpp"
 #include "sandbox/launcher.hpp"
@@ -17,35 +18,34 @@
 
 namespace codeexec {
 
-class local_backend {
+class local_backend final : public sandbox_backend {
  public:
   /// Probes the host; throws std::runtime_error with the reason and the fix.
   explicit local_backend(const config& cfg);
-  ~local_backend();
+  ~local_backend() override;
 
   /// Starts filling the warm pool (needs the actor system the sandboxes run in).
-  void start_pool(caf::actor_system& system);
+  void start_pool(caf::actor_system& system) override;
   /// Kills the pooled sandboxes and stops refilling (shutdown).
-  void drain_pool();
+  void drain_pool() override;
 
   /// A sandbox for one execution of `lang`: a pooled one when the limits are the
   /// defaults, else a fresh one.
-  sandbox_actor acquire(caf::actor_system& system, language lang, const resource_limits& limits);
+  sandbox_actor acquire(caf::actor_system& system, language lang,
+                        const resource_limits& limits) override;
 
   /// Whether a sandbox of `lang` with `limits` can start now: a pooled one fits, or
   /// fewer than MAX_SANDBOXES live.
-  bool has_room(language lang, const resource_limits& limits) const;
-  /// Takes a pooled sandbox of another language out of the pool (to end it and make
-  /// room), if there is one.
-  std::optional<sandbox_actor> evict_pooled(language keep);
+  bool has_room(language lang, const resource_limits& limits) const override;
+  std::optional<sandbox_actor> evict_pooled(language keep) override;
 
-  /// The kernels of this host.
-  const runner_catalog& catalog() const { return *catalog_; }
+  /// This host's kernels: a language is missing when its interpreter is.
+  std::optional<std::string> unavailable(language lang) const override;
 
   /// For /health: what is enforced here, the languages, and how many sandboxes live.
-  nlohmann::json describe() const;
-  std::size_t live() const { return launcher_->live(); }
-  std::size_t pooled() const { return pool_ ? pool_->size() : 0; }
+  nlohmann::json describe() const override;
+  std::size_t live() const override { return launcher_->live(); }
+  std::size_t pooled() const override { return pool_ ? pool_->size() : 0; }
 
  private:
   config cfg_;

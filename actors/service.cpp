@@ -4,7 +4,7 @@
 #include "actors/client_registry.hpp"
 #include "actors/client_session.hpp"
 #include "actors/execution.hpp"
-#include "actors/local_backend.hpp"
+#include "actors/sandbox_backend.hpp"
 #include "actors/sandbox_directory.hpp"
 #include "actors/sandbox_errors.hpp"
 #include "core/ids.hpp"
@@ -109,15 +109,15 @@ api_error file_api_error(const sandbox::file_error& err) {
 
 struct service::impl {
   explicit impl(const config& c)
-      : cfg(c), actor_config(make_actor_config()), system(actor_config), backend(c) {
+      : cfg(c), actor_config(make_actor_config()), system(actor_config), backend(make_sandbox_backend(c)) {
     registry = system.spawn(
         client_registry,
         caf::timespan{std::chrono::duration_cast<caf::timespan>(cfg.stream_replay_window)});
-    backend.start_pool(system);
+    backend->start_pool(system);
   }
 
   ~impl() {
-    backend.drain_pool();
+    backend->drain_pool();
     for (const auto& record : directory.all())
       caf::anon_send_exit(record->actor, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
@@ -128,7 +128,7 @@ struct service::impl {
   std::variant<sandbox_source, api_error> source_for(execution_request& request) {
     if (request.sandbox_id.empty()) {
       return sandbox_source{[this](caf::actor_system& sys, const execution_request& r) {
-        return sandbox_lease{backend.acquire(sys, r.lang, r.limits), true};
+        return sandbox_lease{backend->acquire(sys, r.lang, r.limits), true};
       }};
     }
     auto record = directory.find(request.owner, request.sandbox_id);
@@ -151,11 +151,11 @@ struct service::impl {
   /// meanwhile). Else the 503, and `then` never runs.
   template <class Then>
   std::optional<api_error> when_room_for(language lang, const resource_limits& limits, Then then) {
-    if (backend.has_room(lang, limits)) {
+    if (backend->has_room(lang, limits)) {
       then();
       return std::nullopt;
     }
-    if (auto victim = backend.evict_pooled(lang)) {
+    if (auto victim = backend->evict_pooled(lang)) {
       when_gone(*victim, std::move(then));
       caf::anon_send(*victim, atom::kill_v);
       return std::nullopt;
@@ -188,9 +188,9 @@ struct service::impl {
   }
 
   std::optional<api_error> check_available(language lang) const {
-    if (backend.catalog().available(lang)) return std::nullopt;
-    auto spec = backend.catalog().spec(lang, cfg.default_limits);
-    return api_error{400, "unavailable_language", std::get<std::string>(spec)};
+    auto reason = backend->unavailable(lang);
+    if (!reason) return std::nullopt;
+    return api_error{400, "unavailable_language", std::move(*reason)};
   }
 
   std::variant<std::string, api_error> start(execution_request request, execution_target target) {
@@ -266,7 +266,7 @@ struct service::impl {
   config cfg;
   caf::actor_system_config actor_config;
   caf::actor_system system;
-  local_backend backend;
+  std::unique_ptr<sandbox_backend> backend;
   sandbox_directory directory;
   client_registry_actor registry;
   std::atomic<bool> shutting_down{false};
@@ -350,7 +350,7 @@ void service::create_sandbox(sandbox_request request, json_callback done) {
 void service::start_sandbox(std::shared_ptr<sandbox_record> record,
                             std::chrono::milliseconds idle_timeout, json_callback done) {
   auto& im = *impl_;
-  record->actor = im.backend.acquire(im.system, record->lang, record->limits);
+  record->actor = im.backend->acquire(im.system, record->lang, record->limits);
   // The directory outlives every actor (the impl awaits them before its members go).
   record->actor->attach_functor(
       [directory = &im.directory, id = record->id](const caf::error&) { directory->remove(id); });
@@ -520,14 +520,14 @@ nlohmann::json service::health() const {
     std::lock_guard lock{impl_->mutex};
     running = impl_->running.size();
   }
-  auto backend = impl_->backend.describe();
+  auto backend = impl_->backend->describe();
   return {
       {"status", impl_->shutting_down ? "shutting_down" : "ok"},
       {"backend", backend["backend"]},
       {"sandboxes",
-       {{"live", impl_->backend.live()},
+       {{"live", impl_->backend->live()},
         {"stateful", impl_->directory.size()},
-        {"pooled", impl_->backend.pooled()}}},
+        {"pooled", impl_->backend->pooled()}}},
       {"languages", backend["languages"]},
       {"executions", {{"running", running}}},
       {"clients", {{"connected", impl_->connected_clients.load()}}},
@@ -543,7 +543,7 @@ nlohmann::json service::readiness() const {
     if (impl_->running.size() >= impl_->cfg.max_concurrent_executions)
       reasons.emplace_back("the maximum of concurrent executions is reached");
   }
-  if (impl_->backend.live() >= impl_->cfg.max_sandboxes)
+  if (impl_->backend->live() >= impl_->cfg.max_sandboxes)
     reasons.emplace_back("the maximum of live sandboxes is reached");
   return {{"ready", reasons.empty()}, {"reasons", reasons}};
 }
@@ -567,7 +567,7 @@ void service::shutdown(std::chrono::milliseconds grace) {
     impl_->wait_for_executions(std::chrono::steady_clock::now() + std::chrono::seconds(6), false);
   }
   // Stateful sandboxes and the warm pool end with the service.
-  impl_->backend.drain_pool();
+  impl_->backend->drain_pool();
   for (const auto& record : impl_->directory.all()) {
     impl_->directory.remove(record->id);
     caf::anon_send(record->actor, atom::kill_v);
