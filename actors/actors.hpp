@@ -9,12 +9,15 @@
 
 #include "actors/atoms.hpp"
 #include "actors/messages.hpp"
+#include "e2b/execute_stream.hpp"
+#include "e2b/remote_sandbox.hpp"
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,7 +58,11 @@ using sandbox_actor = caf::typed_actor<
     /// Time to check the idle timeout and the lifetime.
     caf::reacts_to<atom::expire>,
     /// Kills everything in the sandbox now; running cells' replies follow.
-    caf::reacts_to<atom::kill>,
+    caf::reacts_to<atom::kill>>;
+
+/// The SANDBOX actor of the local backend: the sandbox interface plus what its I/O
+/// thread and its timers send it.
+using local_sandbox_actor = sandbox_actor::extend<
     /// Next step of stopping a cell (cell id, step).
     caf::reacts_to<atom::escalate, std::string, std::uint32_t>,
     /// Retries writing buffered stdin of a cell.
@@ -72,6 +79,21 @@ using sandbox_actor = caf::typed_actor<
     caf::reacts_to<atom::exited, sandbox_exit>,
     /// Periodic check of the running cells' CPU time.
     caf::reacts_to<atom::tick>>;
+
+/// The SANDBOX actor of the E2B backend: the sandbox interface plus what the curl
+/// thread (e2b/http_client.hpp) and its timers send it.
+using e2b_sandbox_actor = sandbox_actor::extend<
+    /// From the curl thread: the create call ended, with the sandbox (dropping it kills
+    /// it) or, when null, the failed reply.
+    caf::reacts_to<atom::created, std::shared_ptr<e2b::remote_sandbox>, e2b::http_response>,
+    /// Time for the next attempt at creating the sandbox (attempt number).
+    caf::reacts_to<atom::retry, std::uint32_t>,
+    /// From the curl thread: the reply of a contexts or timeout call (call id, reply).
+    caf::reacts_to<atom::reply, std::uint64_t, e2b::http_response>,
+    /// From the curl thread: an event of a cell's /execute stream (cell id, event).
+    caf::reacts_to<atom::event, std::string, kernel_event>,
+    /// From the curl thread: a cell's /execute stream ended (cell id, how).
+    caf::reacts_to<atom::ended, std::string, e2b::stream_end>>;
 
 /// The EXECUTION actor: one run of client code, from request to final result.
 using execution_actor = event_sink_actor::extend<
@@ -116,3 +138,8 @@ using client_registry_actor = caf::typed_actor<
     caf::replies_to<atom::get>::with<std::uint64_t, std::uint64_t>>;
 
 }  // namespace codeexec
+
+// The curl thread's messages to an E2B SANDBOX never leave the process.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<codeexec::e2b::remote_sandbox>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::e2b::http_response)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::e2b::stream_end)

@@ -29,6 +29,11 @@ void execution_state::publish(std::string message) {
     caf::anon_send(target.registry, atom::publish_v, request.client_id, id, std::move(message));
 }
 
+void execution_state::emit(const kernel_event& event) {
+  if (auto message = output_message(id, event)) publish(std::move(*message));
+  if (target.on_event) target.on_event(event);
+}
+
 void apply_outcome(execution_result& result, const cell_outcome& outcome,
                    std::optional<verdict> forced, const std::string& forced_reason) {
   result.usage.cpu_ms = static_cast<std::int64_t>(outcome.cpu_ms);
@@ -118,7 +123,7 @@ void finish(execution_pointer self, const cell_outcome& outcome) {
     kernel_event ev;
     ev.type = kernel_event::kind::error;
     ev.error = *report.result.error;
-    if (auto message = output_message(st.id, ev)) st.publish(std::move(*message));
+    st.emit(ev);
   }
   st.publish(result_message(report));
   const bool ok = !report.result.error;
@@ -212,7 +217,7 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
       [self](atom::event, kernel_event& ev) {
         auto& st = self->state;
         if (st.finished) return;
-        if (auto message = output_message(st.id, ev)) st.publish(std::move(*message));
+        st.emit(ev);
         st.result.add(ev);
       },
       [self](atom::cancel, std::string& reason) {

@@ -34,6 +34,9 @@ struct execution_target {
   std::function<void(execution_report)> on_done;
   /// /execute-stream: the registry that fans events out to the request's clientId.
   client_registry_actor registry;
+  /// E2B's /execute (NDJSON): every event as it happens, in order, from an actor thread;
+  /// the error the service decides on (timeout, limit, cancel) comes last, as an event.
+  std::function<void(const kernel_event&)> on_event;
 };
 
 struct execution_state {
@@ -59,6 +62,8 @@ struct execution_state {
 
   /// Sends a message to the stream's clients, if this is a streaming execution.
   void publish(std::string message);
+  /// Passes an event on to the WebSocket clients and the event callback, if any.
+  void emit(const kernel_event& event);
 
   static inline const char* name = "execution";
 };

@@ -19,7 +19,7 @@
 namespace codeexec {
 namespace {
 
-using pointer = sandbox_actor::stateful_pointer<local_sandbox_state>;
+using pointer = local_sandbox_actor::stateful_pointer<local_sandbox_state>;
 using state = local_sandbox_state;
 using context = local_sandbox_state::context;
 using cell = local_sandbox_state::cell;
@@ -393,7 +393,7 @@ void start_sandbox(pointer self) {
       st.process->host_uid(), st.process->host_uid());
   // The I/O thread reports by message; the handle it holds is released when the
   // state (and with it the channel) is destroyed.
-  auto handle = caf::actor_cast<sandbox_actor>(self);
+  auto handle = caf::actor_cast<local_sandbox_actor>(self);
   sandbox::sandbox_callbacks callbacks;
   callbacks.on_event = [handle](unsigned kernel, nlohmann::json event) {
     caf::anon_send(handle, atom::runner_v, std::uint32_t{kernel}, std::move(event));
@@ -469,7 +469,7 @@ void local_sandbox_state::touch() {
 
 // ---- behavior ------------------------------------------------------------------------
 
-sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env, language lang,
+local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env, language lang,
                                            resource_limits limits) {
   count_exit(self, metrics::actor_kind::sandbox);
   auto& st = self->state;

@@ -143,8 +143,8 @@ struct local_sandbox_state {
 
 /// Launches a sandbox whose first kernel runs `lang`, with `limits` (output_bytes caps
 /// each output stream of a cell).
-sandbox_actor::behavior_type local_sandbox(
-    sandbox_actor::stateful_pointer<local_sandbox_state> self, sandbox_environment env,
+local_sandbox_actor::behavior_type local_sandbox(
+    local_sandbox_actor::stateful_pointer<local_sandbox_state> self, sandbox_environment env,
     language lang, resource_limits limits);
 
 }  // namespace codeexec

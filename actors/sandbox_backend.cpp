@@ -1,5 +1,6 @@
 #include "actors/sandbox_backend.hpp"
 
+#include "actors/e2b_backend.hpp"
 #include "actors/local_backend.hpp"
 
 namespace codeexec {
@@ -9,9 +10,9 @@ std::unique_ptr<sandbox_backend> make_sandbox_backend(const config& cfg) {
     case backend_kind::local:
       return std::make_unique<local_backend>(cfg);
     case backend_kind::e2b:
-      break;
+      return std::make_unique<e2b_backend>(cfg);
   }
-  throw std::runtime_error("SANDBOX_BACKEND=e2b is not available in this version");
+  throw std::runtime_error("unknown SANDBOX_BACKEND");
 }
 
 }  // namespace codeexec

@@ -18,10 +18,14 @@ enum class sandbox_errc : std::uint8_t {
   unavailable_language,  ///< this host cannot run that language
   start_failed,          ///< the sandbox or kernel could not start
   gone,                  ///< the sandbox ended meanwhile
+  backend,               ///< the backend (E2B) failed: the context holds the client's error
 };
 
 /// A CAF error of the sandbox category, with the client-facing message as context.
 caf::error make_error(sandbox_errc code, std::string message);
+
+/// A backend failure that reaches the client as `err` (status, code, Retry-After kept).
+caf::error make_error(const api_error& err);
 
 /// The HTTP form of an error a sandbox actor (or CAF itself) replied with.
 api_error to_api_error(const caf::error& err);

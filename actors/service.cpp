@@ -109,7 +109,10 @@ api_error file_api_error(const sandbox::file_error& err) {
 
 struct service::impl {
   explicit impl(const config& c)
-      : cfg(c), actor_config(make_actor_config()), system(actor_config), backend(make_sandbox_backend(c)) {
+      : cfg(c),
+        actor_config(make_actor_config()),
+        system(actor_config),
+        backend(make_sandbox_backend(c)) {
     registry = system.spawn(
         client_registry,
         caf::timespan{std::chrono::duration_cast<caf::timespan>(cfg.stream_replay_window)});
@@ -300,6 +303,23 @@ std::variant<std::string, api_error> service::execute_stream(execution_request r
   execution_target target;
   target.registry = impl_->registry;
   return impl_->start(std::move(request), std::move(target));
+}
+
+std::variant<std::string, api_error> service::execute_events(
+    execution_request request, std::function<void(const kernel_event&)> on_event,
+    std::function<void(execution_report)> done) {
+  execution_target target;
+  target.on_event = std::move(on_event);
+  target.on_done = std::move(done);
+  return impl_->start(std::move(request), std::move(target));
+}
+
+void service::cancel_execution(const std::string& owner, const std::string& execution_id,
+                               std::string reason) {
+  std::lock_guard lock{impl_->mutex};
+  auto it = impl_->running.find(execution_id);
+  if (it == impl_->running.end() || it->second.owner != owner) return;
+  caf::anon_send(it->second.actor, atom::cancel_v, std::move(reason));
 }
 
 std::optional<api_error> service::send_stdin(const std::string& owner,

@@ -46,6 +46,16 @@ class service {
   /// Runs code whose events go to the WebSocket clients of request.client_id.
   std::variant<std::string, api_error> execute_stream(execution_request request);
 
+  /// Runs code whose events go to `on_event` as they happen (in order, from an actor
+  /// thread; errors the service decides on come last) and whose report goes to `done`.
+  std::variant<std::string, api_error> execute_events(
+      execution_request request, std::function<void(const kernel_event&)> on_event,
+      std::function<void(execution_report)> done);
+
+  /// Stops a running execution of `owner` (its client left); its report follows.
+  void cancel_execution(const std::string& owner, const std::string& execution_id,
+                        std::string reason);
+
   /// Input for a running execution of `owner` (202 when accepted).
   std::optional<api_error> send_stdin(const std::string& owner, const std::string& execution_id,
                                       stdin_request input);

@@ -79,6 +79,21 @@ config make_config(const std::function<std::optional<std::string>(const std::str
       throw config_error("SANDBOX_BACKEND=" + *v + ": expected local or e2b");
   }
   if (auto v = get("E2B_API_KEY")) cfg.e2b_api_key = *v;
+  if (auto v = get("E2B_DOMAIN"); v && !v->empty()) cfg.e2b_domain = *v;
+  if (auto v = get("E2B_API_URL")) cfg.e2b_api_url = *v;
+  if (auto v = get("E2B_SANDBOX_URL")) cfg.e2b_sandbox_url = *v;
+  if (auto v = get("E2B_TEMPLATE_ID"); v && !v->empty()) cfg.e2b_template_id = *v;
+  millis("E2B_REQUEST_TIMEOUT_MS", cfg.e2b_request_timeout, 1000);
+  integer("E2B_CREATE_RETRIES", cfg.e2b_create_retries, 0, 20);
+  integer("E2B_COMPAT_PORT", cfg.e2b_compat_port, 0, 65535);
+  if (auto v = get("E2B_COMPAT_DEBUG_PORTS"); v && !v->empty()) {
+    if (*v == "true" || *v == "1")
+      cfg.e2b_compat_debug_ports = true;
+    else if (*v == "false" || *v == "0")
+      cfg.e2b_compat_debug_ports = false;
+    else
+      throw config_error("E2B_COMPAT_DEBUG_PORTS=" + *v + ": expected true or false");
+  }
   if (auto v = get("LOG_LEVEL"); v && !v->empty()) {
     if (*v != "debug" && *v != "info" && *v != "warn" && *v != "error")
       throw config_error("LOG_LEVEL=" + *v + ": expected debug, info, warn or error");

@@ -29,6 +29,21 @@ struct config {
   std::size_t http_threads = 2;
   backend_kind backend = backend_kind::local;
   std::string e2b_api_key;
+  // The E2B cloud backend (SANDBOX_BACKEND=e2b), resolved as E2B's SDK resolves them.
+  std::string e2b_domain = "e2b.app";  ///< E2B_DOMAIN: API and sandbox hosts live under it
+  std::string e2b_api_url;             ///< E2B_API_URL; empty: https://api.{E2B_DOMAIN}
+  std::string e2b_sandbox_url;         ///< E2B_SANDBOX_URL; empty: https://{port}-{id}.{domain}
+  std::string e2b_template_id = "code-interpreter-v1";  ///< E2B_TEMPLATE_ID
+  /// E2B_REQUEST_TIMEOUT_MS: control-plane and contexts calls.
+  std::chrono::milliseconds e2b_request_timeout{60000};
+  /// E2B_CREATE_RETRIES: retries of a create that failed transiently (429, 5xx, network).
+  std::uint32_t e2b_create_retries = 4;
+  /// E2B-compatible API (the official SDKs): one listener for the control and data
+  /// planes on this port (0: off).
+  std::uint16_t e2b_compat_port = 0;
+  /// Also serve the SDK's debug mode (E2B_DEBUG=true): the code interpreter on
+  /// 127.0.0.1:49999 and envd on 127.0.0.1:49983, unauthenticated.
+  bool e2b_compat_debug_ports = false;
   std::string log_level = "info";
 
   std::chrono::milliseconds default_timeout{30000};

@@ -1,9 +1,13 @@
 #include "core/ids.hpp"
 
 #include <array>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <random>
+#include <stdexcept>
+
+#include <sys/random.h>
 
 namespace codeexec {
 namespace {
@@ -39,6 +43,27 @@ std::string make_short_id(std::size_t length) {
   id.reserve(length);
   for (std::size_t i = 0; i < length; ++i) id += alphabet[random_u64() % (sizeof alphabet - 1)];
   return id;
+}
+
+std::string make_secret() {
+  std::array<unsigned char, 16> bytes{};
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const auto n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("getrandom failed");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  std::string hex;
+  hex.reserve(2 * bytes.size());
+  for (const auto b : bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    hex += digits[b >> 4];
+    hex += digits[b & 0xf];
+  }
+  return hex;
 }
 
 }  // namespace codeexec

@@ -1,4 +1,6 @@
 // The only translation unit that includes RESTinio (it dominates build time).
+#include "http/chunked_reply.hpp"
+#include "http/e2b_routes.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
 
@@ -15,6 +17,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace codeexec::http {
 namespace {
@@ -192,37 +195,160 @@ class ws_connection final : public client_connection {
   std::atomic<clock::rep> last_pong_;
 };
 
+/// A chunked HTTP response fed from actor threads (E2B's NDJSON /execute).
+class restinio_chunked_reply final : public chunked_reply,
+                                     public std::enable_shared_from_this<restinio_chunked_reply> {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  restinio_chunked_reply(const restinio::request_handle_t& req, chunked_start start)
+      : response_(req->create_response<restinio::chunked_output_t>(status_line(start.status))),
+        keepalive_(std::move(start.keepalive)),
+        keepalive_every_(start.keepalive_every),
+        on_gone_(std::move(start.on_gone)) {
+    if (!start.content_type.empty())
+      response_.append_header(restinio::http_field::content_type, start.content_type);
+    for (const auto& [name, value] : start.headers) response_.append_header(name, value);
+  }
+
+  /// Sends the status line and headers (before any part: the client sees the response
+  /// start while the code runs).
+  void begin() {
+    std::lock_guard lock{mutex_};
+    send_locked(nullptr);
+  }
+
+  void write(std::string part) override {
+    std::lock_guard lock{mutex_};
+    send_locked(&part);
+  }
+
+  void finish() override {
+    std::lock_guard lock{mutex_};
+    if (finished_) return;
+    finished_ = true;
+    try {
+      response_.done(after_write());
+    } catch (const std::exception&) {
+    }
+  }
+
+  /// From the ticker: a keepalive part if nothing was written for a while.
+  void tick(clock::time_point now) {
+    std::lock_guard lock{mutex_};
+    if (keepalive_.empty() || now - last_write_ < keepalive_every_) return;
+    auto part = keepalive_;
+    send_locked(&part);
+  }
+
+  bool finished() const {
+    std::lock_guard lock{mutex_};
+    return finished_ || gone_;
+  }
+
+ private:
+  void send_locked(std::string* part) {
+    if (finished_ || gone_) return;
+    last_write_ = clock::now();
+    try {
+      if (part) response_.append_chunk(std::move(*part));
+      response_.flush(after_write());
+    } catch (const std::exception&) {
+      gone_ = true;
+    }
+  }
+
+  /// The write's outcome, on an I/O thread (possibly inline, within flush: so it must
+  /// not take mutex_). A failed write means the client is gone.
+  restinio::write_status_cb_t after_write() {
+    return [weak = weak_from_this()](const restinio::asio_ns::error_code& ec) {
+      if (!ec) return;
+      if (auto self = weak.lock()) self->client_gone();
+    };
+  }
+
+  void client_gone() {
+    if (gone_notified_.exchange(true)) return;
+    gone_ = true;
+    if (on_gone_) on_gone_();
+  }
+
+  mutable std::mutex mutex_;
+  restinio::response_builder_t<restinio::chunked_output_t> response_;  // guarded by mutex_
+  const std::string keepalive_;
+  const std::chrono::milliseconds keepalive_every_;
+  const std::function<void()> on_gone_;
+  clock::time_point last_write_ = clock::now();  // guarded by mutex_
+  bool finished_ = false;                        // guarded by mutex_
+  std::atomic<bool> gone_{false};
+  std::atomic<bool> gone_notified_{false};
+};
+
+/// One thread that writes keepalive parts into idle chunked replies.
+class keepalive_ticker {
+ public:
+  keepalive_ticker() : thread_([this] { run(); }) {}
+  ~keepalive_ticker() {
+    {
+      std::lock_guard lock{mutex_};
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  keepalive_ticker(const keepalive_ticker&) = delete;
+  keepalive_ticker& operator=(const keepalive_ticker&) = delete;
+
+  void watch(const std::shared_ptr<restinio_chunked_reply>& reply) {
+    std::lock_guard lock{mutex_};
+    replies_.push_back(reply);
+  }
+
+ private:
+  static constexpr auto period = std::chrono::milliseconds(250);
+
+  void run() {
+    std::unique_lock lock{mutex_};
+    while (!wake_.wait_for(lock, period, [this] { return stopping_; })) {
+      std::vector<std::shared_ptr<restinio_chunked_reply>> live;
+      std::erase_if(replies_, [&](const auto& weak) {
+        auto reply = weak.lock();
+        if (!reply || reply->finished()) return true;
+        live.push_back(std::move(reply));
+        return false;
+      });
+      lock.unlock();
+      const auto now = restinio_chunked_reply::clock::now();
+      for (const auto& reply : live) reply->tick(now);
+      live.clear();
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;                                       // guarded by mutex_
+  std::vector<std::weak_ptr<restinio_chunked_reply>> replies_;  // guarded by mutex_
+  std::thread thread_;
+};
+
 class restinio_server final : public server {
  public:
   restinio_server(const config& cfg, service& svc) : cfg_(cfg), service_(svc), routes_(cfg, svc) {
-    const auto request_timeout =
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg.max_timeout) +
-        std::chrono::seconds(60);
-    const auto header_limit = cfg.max_header_bytes;
-    auto settings = restinio::server_settings_t<traits>{}
-                        .address(cfg.host)
-                        .port(cfg.port)
-                        .request_handler([this](restinio::request_handle_t req) {
-                          return on_request(std::move(req));
-                        })
-                        .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
-                                                      .max_body_size(cfg.max_body_bytes)
-                                                      .max_url_size(header_limit)
-                                                      .max_field_name_size(header_limit)
-                                                      .max_field_value_size(header_limit)
-                                                      .max_field_count(100))
-                        .max_parallel_connections(cfg.max_connections)
-                        .read_next_http_message_timelimit(cfg.idle_timeout)
-                        .handle_request_timeout(request_timeout)
-                        .acceptor_post_bind_hook([this](restinio::asio_ns::ip::tcp::acceptor& a) {
-                          bound_port_ = a.local_endpoint().port();
-                        })
-                        .cleanup_func([this] {
-                          std::lock_guard lock{mutex_};
-                          sockets_.clear();
-                        });
-    running_ = restinio::run_async<traits>(restinio::own_io_context(), std::move(settings),
-                                           cfg.http_threads);
+    // The E2B listeners first: the main listener's "listening" line tells that all serve.
+    start_e2b_listeners();
+    running_ = restinio::run_async<traits>(
+        restinio::own_io_context(),
+        settings(cfg.host, cfg.port,
+                 [this](restinio::request_handle_t req) { return on_request(std::move(req)); })
+            .acceptor_post_bind_hook([this](restinio::asio_ns::ip::tcp::acceptor& a) {
+              bound_port_ = a.local_endpoint().port();
+            })
+            .cleanup_func([this] {
+              std::lock_guard lock{mutex_};
+              sockets_.clear();
+            }),
+        cfg.http_threads);
     log::info("listening", {{"host", cfg.host}, {"port", bound_port_}});
   }
 
@@ -244,6 +370,12 @@ class restinio_server final : public server {
     running_->stop();
     running_->wait();
     running_.reset();
+    for (auto& listener : e2b_listeners_) {
+      listener->stop();
+      listener->wait();
+    }
+    e2b_listeners_.clear();
+    ticker_.reset();
   }
 
  private:
@@ -276,16 +408,105 @@ class restinio_server final : public server {
     info.path = path;
     info.authorization = header(req, restinio::http_field::authorization);
     info.origin = header(req, restinio::http_field::origin);
-    try {
-      // Relaxed: a file path's '/' need not be percent-encoded; '+' stays '+'.
-      const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(head.query());
-      for (const auto& [name, value] : query)
-        info.query.emplace_back(std::string{name}, std::string{value});
-    } catch (const std::exception&) {
+    if (!parse_query_into(req, info)) {
       send_reply(req, error_reply(api_error::bad_request("The query string is malformed")));
       return restinio::request_accepted();
     }
     routes_.handle(info, req->body(), [req](reply r) { send_reply(req, r); });
+    return restinio::request_accepted();
+  }
+
+  /// The decoded query parameters of `req`; false if the query string is malformed.
+  static bool parse_query_into(const restinio::request_handle_t& req, request_info& info) {
+    try {
+      // Relaxed: a file path's '/' need not be percent-encoded; '+' stays '+'.
+      const auto query =
+          restinio::parse_query<restinio::parse_query_traits::relaxed>(req->header().query());
+      for (const auto& [name, value] : query)
+        info.query.emplace_back(std::string{name}, std::string{value});
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+
+  template <class Handler>
+  restinio::server_settings_t<traits> settings(const std::string& host, std::uint16_t port,
+                                               Handler handler) const {
+    const auto request_timeout =
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg_.max_timeout) +
+        std::chrono::seconds(60);
+    const auto header_limit = cfg_.max_header_bytes;
+    return restinio::server_settings_t<traits>{}
+        .address(host)
+        .port(port)
+        .request_handler(std::move(handler))
+        .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
+                                      .max_body_size(cfg_.max_body_bytes)
+                                      .max_url_size(header_limit)
+                                      .max_field_name_size(header_limit)
+                                      .max_field_value_size(header_limit)
+                                      .max_field_count(100))
+        .max_parallel_connections(cfg_.max_connections)
+        .read_next_http_message_timelimit(cfg_.idle_timeout)
+        .handle_request_timeout(request_timeout);
+  }
+
+  // ---- the E2B-compatible listeners (http/e2b_routes.hpp) ----
+
+  void start_e2b_listeners() {
+    if (cfg_.e2b_compat_port == 0 && !cfg_.e2b_compat_debug_ports) return;
+    e2b_ = std::make_unique<e2b_routes>(cfg_, service_);
+    ticker_ = std::make_unique<keepalive_ticker>();
+    if (cfg_.e2b_compat_port != 0) listen_e2b(cfg_.host, cfg_.e2b_compat_port, e2b_plane::routed);
+    // The SDK's debug mode talks to these fixed ports on localhost, unauthenticated:
+    // they are bound to loopback only.
+    if (cfg_.e2b_compat_debug_ports) {
+      listen_e2b("127.0.0.1", 49999, e2b_plane::debug_code_interpreter);
+      listen_e2b("127.0.0.1", 49983, e2b_plane::debug_envd);
+    }
+  }
+
+  void listen_e2b(const std::string& host, std::uint16_t port, e2b_plane plane) {
+    e2b_listeners_.push_back(
+        restinio::run_async<traits>(restinio::own_io_context(),
+                                    settings(host, port,
+                                             [this, plane](restinio::request_handle_t req) {
+                                               return on_e2b_request(plane, std::move(req));
+                                             }),
+                                    cfg_.http_threads));
+    const char* name = plane == e2b_plane::routed                   ? "e2b api"
+                       : plane == e2b_plane::debug_code_interpreter ? "e2b debug code interpreter"
+                                                                    : "e2b debug envd";
+    log::info("e2b api listening", {{"host", host}, {"port", port}, {"api", name}});
+  }
+
+  restinio::request_handling_status_t on_e2b_request(e2b_plane plane,
+                                                     restinio::request_handle_t req) {
+    const auto& head = req->header();
+    const auto path = std::string{head.path()};
+    request_info info;
+    info.method = head.method().c_str();
+    info.path = path;
+    if (!parse_query_into(req, info)) {
+      send_reply(req, error_reply(api_error::bad_request("The query string is malformed")));
+      return restinio::request_accepted();
+    }
+    head.for_each_field([&info](const restinio::http_header_field_t& field) {
+      std::string name = field.name();
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+      info.headers.emplace_back(std::move(name), field.value());
+    });
+    responder respond;
+    respond.reply = [req](reply r) { send_reply(req, r); };
+    respond.stream = [this, req](chunked_start start) -> std::shared_ptr<chunked_reply> {
+      auto reply = std::make_shared<restinio_chunked_reply>(req, std::move(start));
+      reply->begin();
+      ticker_->watch(reply);
+      return reply;
+    };
+    e2b_->handle(plane, info, req->body(), std::move(respond));
     return restinio::request_accepted();
   }
 
@@ -421,6 +642,9 @@ class restinio_server final : public server {
   std::shared_ptr<close_tracker> closing_ = std::make_shared<close_tracker>();
   std::mutex stop_mutex_;
   restinio::running_server_handle_t<traits> running_;
+  std::unique_ptr<e2b_routes> e2b_;
+  std::unique_ptr<keepalive_ticker> ticker_;
+  std::vector<restinio::running_server_handle_t<traits>> e2b_listeners_;
 };
 
 }  // namespace

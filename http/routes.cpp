@@ -3,6 +3,7 @@
 #include "core/json_mapping.hpp"
 #include "core/metrics.hpp"
 #include "core/request_parsing.hpp"
+#include "http/path_match.hpp"
 
 namespace codeexec::http {
 namespace {
@@ -62,36 +63,6 @@ constexpr route known_routes[] = {
     {"/sandboxes/{id}/files", "PUT", action::write_file},
     {"/sandboxes/{id}/files/list", "GET", action::list_files},
 };
-
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
-  std::size_t start = 1;
-  while (start <= path.size()) {
-    auto end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    out.push_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
-/// Whether `path` fits `pattern`; fills the values of its "{x}" segments, in order.
-bool matches(std::string_view pattern, const std::vector<std::string_view>& path,
-             std::vector<std::string>& params) {
-  const auto parts = split_path(pattern);
-  if (parts.size() != path.size()) return false;
-  std::vector<std::string> found;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i].starts_with('{')) {
-      if (path[i].empty()) return false;
-      found.emplace_back(path[i]);
-    } else if (parts[i] != path[i]) {
-      return false;
-    }
-  }
-  params = std::move(found);
-  return true;
-}
 
 reply json_reply(int status, std::string body) {
   return {status, std::move(body), {}};

@@ -37,6 +37,15 @@ struct request_info {
   std::optional<std::string_view> origin;         ///< the Origin header
   /// The decoded query parameters (e.g. `path` of the files API).
   std::vector<std::pair<std::string, std::string>> query;
+  /// Every header, names in lower case (filled for the E2B-compatible listeners only).
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  /// A header's value (`name` in lower case), if present.
+  std::optional<std::string_view> header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+      if (k == name) return v;
+    return std::nullopt;
+  }
 };
 
 /// A JSON error reply with the right status (and Retry-After where it applies).

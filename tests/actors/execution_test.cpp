@@ -35,14 +35,6 @@ sandbox_actor::behavior_type fake_sandbox(Run run, Kill kill, Stop stop) {
       [](atom::timeout, std::chrono::milliseconds) {},
       [](atom::tick, bool) {},
       [](atom::expire) {},
-      [](atom::escalate, std::string&, std::uint32_t) {},
-      [](atom::drain, std::string&) {},
-      [](atom::runner, std::uint32_t, nlohmann::json&) {},
-      [](atom::broken, std::uint32_t, std::string&) {},
-      [](atom::limit, std::uint32_t, std::string&) {},
-      [](atom::ended, std::uint32_t, sandbox_exit&) {},
-      [](atom::exited, sandbox_exit&) {},
-      [](atom::tick) {},
   };
 }
 

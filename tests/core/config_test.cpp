@@ -77,6 +77,42 @@ TEST_CASE("the e2b backend needs an API key") {
   CHECK(from({{"SANDBOX_BACKEND", "e2b"}, {"E2B_API_KEY", "e2b_x"}}).backend == backend_kind::e2b);
 }
 
+TEST_CASE("the e2b backend's endpoints, template and retries are configurable") {
+  const auto defaults = from({});
+  CHECK(defaults.e2b_domain == "e2b.app");
+  CHECK(defaults.e2b_api_url.empty());
+  CHECK(defaults.e2b_sandbox_url.empty());
+  CHECK(defaults.e2b_template_id == "code-interpreter-v1");
+  CHECK(defaults.e2b_request_timeout == std::chrono::milliseconds{60000});
+  CHECK(defaults.e2b_create_retries == 4);
+  const auto cfg = from({{"E2B_DOMAIN", "example.dev"},
+                         {"E2B_API_URL", "http://127.0.0.1:3000"},
+                         {"E2B_SANDBOX_URL", "http://127.0.0.1:3001"},
+                         {"E2B_TEMPLATE_ID", "mine"},
+                         {"E2B_REQUEST_TIMEOUT_MS", "5000"},
+                         {"E2B_CREATE_RETRIES", "0"}});
+  CHECK(cfg.e2b_domain == "example.dev");
+  CHECK(cfg.e2b_api_url == "http://127.0.0.1:3000");
+  CHECK(cfg.e2b_sandbox_url == "http://127.0.0.1:3001");
+  CHECK(cfg.e2b_template_id == "mine");
+  CHECK(cfg.e2b_request_timeout == std::chrono::milliseconds{5000});
+  CHECK(cfg.e2b_create_retries == 0);
+  CHECK_THROWS_AS(from({{"E2B_CREATE_RETRIES", "-1"}}), config_error);
+  CHECK_THROWS_AS(from({{"E2B_REQUEST_TIMEOUT_MS", "10"}}), config_error);
+}
+
+TEST_CASE("the E2B-compatible listener is off unless a port is given") {
+  const auto defaults = from({});
+  CHECK(defaults.e2b_compat_port == 0);
+  CHECK_FALSE(defaults.e2b_compat_debug_ports);
+  const auto on = from({{"E2B_COMPAT_PORT", "3000"}, {"E2B_COMPAT_DEBUG_PORTS", "true"}});
+  CHECK(on.e2b_compat_port == 3000);
+  CHECK(on.e2b_compat_debug_ports);
+  CHECK_THROWS_WITH_AS(from({{"E2B_COMPAT_DEBUG_PORTS", "yes"}}),
+                       doctest::Contains("expected true or false"), config_error);
+  CHECK_THROWS_AS(from({{"E2B_COMPAT_PORT", "70000"}}), config_error);
+}
+
 TEST_CASE("a .env file is parsed with comments quotes and export") {
   const std::string path = "/tmp/codeexec-config-test.env";
   {

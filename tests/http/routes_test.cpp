@@ -26,7 +26,7 @@ struct routes_fixture {
                    std::optional<std::string_view> origin = {}) {
     http::reply got;
     bool called = false;
-    http::request_info info{method, path, authorization, std::nullopt, origin, {}};
+    http::request_info info{method, path, authorization, std::nullopt, origin, {}, {}};
     r.handle(info, std::move(body), [&](http::reply reply) {
       got = std::move(reply);
       called = true;
@@ -86,7 +86,7 @@ TEST_CASE_FIXTURE(routes_fixture, "invalid bodies are refused before any sandbox
 
 TEST_CASE_FIXTURE(routes_fixture, "websockets need a clientId on /") {
   const std::string id = "agent";
-  http::request_info info{"GET", "/", {}, {}, {}, {}};
+  http::request_info info{"GET", "/", {}, {}, {}, {}, {}};
   CHECK(std::get<http::websocket_grant>(routes.accept_websocket(info, &id)).client_id == "agent");
   CHECK(std::get<api_error>(routes.accept_websocket(info, nullptr)).status == 400);
   const std::string empty;
@@ -114,7 +114,7 @@ TEST_CASE_FIXTURE(routes_fixture,
         "invalid_request");
 
   const std::string id = "agent";
-  http::request_info ws{"GET", "/", {}, {}, {}, {}};
+  http::request_info ws{"GET", "/", {}, {}, {}, {}, {}};
   CHECK(std::get<api_error>(guarded.accept_websocket(ws, &id)).status == 401);
   ws.token = "alpha";
   CHECK(std::get<http::websocket_grant>(guarded.accept_websocket(ws, &id)).owner == "key-1");

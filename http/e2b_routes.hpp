@@ -1,0 +1,111 @@
+// E2B's own API over the local sandboxes, so that unmodified programs using the
+// official SDKs (e2b, @e2b/code-interpreter) run on this service
+// (../shared/reference/e2b-protocol.md §1–§5). Library-free, like routes.hpp:
+//
+//   control plane   POST/GET /v2/sandboxes, GET/DELETE /sandboxes/{id},
+//                   POST /sandboxes/{id}/timeout, POST /v2/sandboxes/{id}/connect
+//   code interpreter (port 49999)  POST /execute (NDJSON), /contexts…, GET /health
+//   envd             (port 49983)  GET /health, GET/POST /files
+//
+// An E2B sandbox is one of our stateful sandboxes; an E2B context one of its contexts.
+#pragma once
+
+#include "actors/service.hpp"
+#include "core/api_keys.hpp"
+#include "core/config.hpp"
+#include "core/rate_limiter.hpp"
+#include "http/chunked_reply.hpp"
+#include "http/e2b_wire.hpp"
+#include "http/routes.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+namespace codeexec::http {
+
+/// Which of E2B's surfaces a listener serves.
+enum class e2b_plane {
+  /// One port for everything (E2B_API_URL = E2B_SANDBOX_URL): the data plane is told
+  /// apart by the E2b-Sandbox-Port header (or a `{port}-{id}.{domain}` Host).
+  routed,
+  /// The SDK's debug mode: localhost:49999, every request for the shared debug sandbox.
+  debug_code_interpreter,
+  /// The SDK's debug mode: localhost:49983 (envd).
+  debug_envd,
+};
+
+class e2b_routes {
+ public:
+  e2b_routes(const config& cfg, service& svc);
+
+  /// Handles a request that came to a listener of `plane`; `respond` answers once.
+  void handle(e2b_plane plane, const request_info& req, std::string body, responder respond);
+
+ private:
+  /// An E2B sandbox: one of our stateful sandboxes, with what E2B adds to it.
+  struct sandbox_entry {
+    std::string id;
+    std::string owner;
+    e2b::sandbox_identity identity;
+    /// The idle timeout last set through this API, in ms (connect only ever extends it).
+    std::atomic<std::int64_t> timeout_ms{0};
+    std::mutex mutex;
+    /// Cells run per context (or per language's default context): number_of_executions.
+    std::map<std::string, std::uint64_t> executions;  // guarded by mutex
+  };
+  using entry_ptr = std::shared_ptr<sandbox_entry>;
+  /// One request on its way (e2b_call.hpp); shared by the continuations that answer it.
+  struct call;
+  using call_ptr = std::shared_ptr<call>;
+
+  // Control plane (e2b_control_plane.cpp).
+  void control_plane(const call_ptr& c);
+  void create_sandbox(const call_ptr& c);
+  void list_sandboxes(const call_ptr& c);
+  void connect_sandbox(const call_ptr& c, const std::string& id);
+  /// The caller's key identity from X-API-Key ("" when the service is open), or why not.
+  std::variant<std::string, api_error> authenticate(const call& c);
+
+  // Data plane (e2b_data_plane.cpp).
+  void code_interpreter(const call_ptr& c, const entry_ptr& sandbox);
+  void execute(const call_ptr& c, const entry_ptr& sandbox);
+  void start_execution(const call_ptr& c, const entry_ptr& sandbox, execution_request request,
+                       const std::string& counter_key);
+  void envd(const call_ptr& c, const entry_ptr& sandbox);
+  void upload_files(const call_ptr& c, const entry_ptr& sandbox);
+
+  // Sandboxes (e2b_routes.cpp).
+  /// Finds the sandbox a data-plane request names and checks it still lives and the
+  /// caller holds its token; then runs `then`, else answers like E2B's edge proxy.
+  void with_sandbox(const call_ptr& c, const std::string& id, bool debug, bool envd,
+                    std::function<void(const call_ptr&, const entry_ptr&)> then);
+  /// The shared sandbox of the debug ports, started on first use and again when gone.
+  void with_debug_sandbox(std::function<void(std::variant<entry_ptr, api_error>)> then);
+  entry_ptr find(const std::string& id) const;
+  void remember(entry_ptr entry);
+  void forget(const std::string& id);
+  /// Drops the entries of sandboxes that ended on their own (timeout, lifetime).
+  void prune();
+  /// The entry for a sandbox of ours not made through this API (native, or restarted).
+  entry_ptr adopt(const std::string& owner, const std::string& id);
+
+  const config& cfg_;
+  service& service_;
+  api_keys keys_;
+  rate_limiter limiter_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, entry_ptr> sandboxes_;  // guarded by mutex_
+  // The debug sandbox, and who waits for it while it starts (guarded by mutex_).
+  entry_ptr debug_sandbox_;
+  bool debug_starting_ = false;
+  std::vector<std::function<void(std::variant<entry_ptr, api_error>)>> debug_waiters_;
+};
+
+}  // namespace codeexec::http

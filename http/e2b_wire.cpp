@@ -1,0 +1,139 @@
+#include "http/e2b_wire.hpp"
+
+#include "core/json_mapping.hpp"
+
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <thread>
+
+namespace codeexec::http::e2b {
+namespace {
+
+std::string line(const nlohmann::json& object) {
+  return dump(object) + '\n';
+}
+
+/// E2B's clientID is deprecated but still required by the SDK's schema (§1).
+constexpr std::string_view client_id = "codeexec";
+
+nlohmann::json listed_fields(const nlohmann::json& ours, const sandbox_identity& who) {
+  const auto& limits = ours.value("limits", nlohmann::json::object());
+  return {{"sandboxID", ours.value("sandboxId", "")},
+          {"templateID", who.template_id},
+          {"alias", who.template_id},
+          {"clientID", client_id},
+          {"startedAt", ours.value("createdAt", "")},
+          // Our timeout counts from the last use, so endAt moves while the sandbox works.
+          {"endAt", ours.value("expiresAt", "")},
+          {"state", "running"},
+          {"cpuCount", std::max(1u, std::thread::hardware_concurrency())},
+          {"memoryMB", limits.value("memoryMb", 0)},
+          {"diskSizeMB", limits.value("workspaceMb", 0)},
+          {"envdVersion", envd_version},
+          {"metadata", ours.value("metadata", nlohmann::json::object())}};
+}
+
+}  // namespace
+
+std::string jupyter_time(std::int64_t unix_us) {
+  const auto seconds = static_cast<std::time_t>(unix_us / 1'000'000);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char date[32];
+  const auto n = std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
+  char out[64];
+  std::snprintf(out, sizeof out, "%.*s.%06d+00:00", static_cast<int>(n), date,
+                static_cast<int>(unix_us % 1'000'000));
+  return out;
+}
+
+std::string event_line(const kernel_event& event, std::int64_t unix_us) {
+  switch (event.type) {
+    case kernel_event::kind::stdout_text:
+    case kernel_event::kind::stderr_text:
+      // The Python SDK reads `timestamp` of every stdout/stderr line (§3.4).
+      return line({{"type", event.type == kernel_event::kind::stdout_text ? "stdout" : "stderr"},
+                   {"text", event.text},
+                   {"timestamp", jupyter_time(unix_us)}});
+    case kernel_event::kind::result: {
+      nlohmann::json out = {{"type", "result"}};
+      if (event.result.is_object()) out.update(event.result);
+      if (!out.contains("extra")) out["extra"] = nlohmann::json::object();
+      if (!out.contains("is_main_result")) out["is_main_result"] = false;
+      return line(out);
+    }
+    case kernel_event::kind::error:
+      return line({{"type", "error"},
+                   {"name", event.error.name},
+                   {"value", event.error.value},
+                   {"traceback", event.error.traceback}});
+  }
+  return {};
+}
+
+std::string execution_count_line(std::uint64_t count) {
+  return line({{"type", "number_of_executions"}, {"execution_count", count}});
+}
+
+std::string keepalive_line() {
+  return line({{"type", "keepalive"}});
+}
+
+std::string end_of_execution_line() {
+  return line({{"type", "end_of_execution"}});
+}
+
+std::string error_line(std::string_view name, std::string_view value) {
+  return line({{"type", "error"}, {"name", name}, {"value", value}, {"traceback", ""}});
+}
+
+std::string control_error(const api_error& err) {
+  return dump({{"code", err.status}, {"message", err.message}});
+}
+
+std::string sandbox_not_found(std::string_view sandbox_id) {
+  return dump({{"sandboxId", sandbox_id}, {"message", "The sandbox was not found"}, {"code", 502}});
+}
+
+nlohmann::json sandbox_json(const nlohmann::json& ours, const sandbox_identity& who) {
+  return {{"sandboxID", ours.value("sandboxId", "")},
+          {"templateID", who.template_id},
+          {"alias", who.template_id},
+          {"clientID", client_id},
+          {"envdVersion", envd_version},
+          {"envdAccessToken", who.access_token},
+          {"trafficAccessToken", nullptr},
+          {"domain", nullptr}};
+}
+
+nlohmann::json listed_sandbox_json(const nlohmann::json& ours, const sandbox_identity& who) {
+  return listed_fields(ours, who);
+}
+
+nlohmann::json sandbox_detail_json(const nlohmann::json& ours, const sandbox_identity& who) {
+  auto out = listed_fields(ours, who);
+  out["domain"] = nullptr;
+  out["envdAccessToken"] = who.access_token;
+  // Sandboxes here have no network, and end (not pause) when their time is up.
+  out["allowInternetAccess"] = false;
+  out["lifecycle"] = {{"onTimeout", "kill"}, {"autoResume", false}};
+  return out;
+}
+
+nlohmann::json context_json(const nlohmann::json& ours) {
+  return {{"id", ours.value("id", "")},
+          {"language", ours.value("language", "")},
+          {"cwd", ours.value("cwd", "")}};
+}
+
+std::optional<language> normalize_language(std::string_view name) {
+  while (!name.empty() && std::isspace(static_cast<unsigned char>(name.front())))
+    name.remove_prefix(1);
+  while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back())))
+    name.remove_suffix(1);
+  if (name.empty()) return language::python;
+  return parse_language(name);
+}
+
+}  // namespace codeexec::http::e2b

@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""Runs the SDK conformance suite (tests/e2b/sdk/conformance.test.mjs) against
+a server it starts: the fake E2B (fake_e2b_server.py) or our service
+($CODEEXEC_BIN with its E2B-compatible API), in mode debug (E2B_DEBUG=true:
+the SDK talks to localhost:49999/:49983) and/or mode url (E2B_API_URL and
+E2B_SANDBOX_URL on one base URL). Exits non-zero if any case fails.
+
+    run_conformance.py --target fake|service [--mode debug] [--mode url]
+
+Mode debug binds 127.0.0.1:49999 and :49983: run it serially (CTest RUN_SERIAL).
+The SDK must be installed in tests/e2b/sdk/node_modules (`scripts/deps --test`).
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SDK_DIR = HERE / "sdk"
+SUITE = SDK_DIR / "conformance.test.mjs"
+FAKE_SERVER = HERE / "fake_e2b_server.py"
+NODE = "/usr/bin/node"
+API_KEY = "e2b_test_key"
+START_TIMEOUT_S = 60
+SUITE_TIMEOUT_S = 600
+STOP_TIMEOUT_S = 15
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(ready, what, process, timeout=START_TIMEOUT_S):
+    """Polls `ready()` until it is true; fails if `process` exits first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None:
+            raise SystemExit(f"{what}: the server exited with status {process.returncode}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: not ready after {timeout} s")
+        time.sleep(0.05)
+
+
+class FakeE2B:
+    """tests/e2b/fake_e2b_server.py on a free port."""
+
+    def __init__(self, mode, workdir):
+        port_file = Path(workdir) / "port"
+        command = [sys.executable, str(FAKE_SERVER), "--port-file", str(port_file), "--api-key", API_KEY]
+        if mode == "debug":
+            command.append("--debug-ports")
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_until(port_file.exists, "fake E2B", self.process)
+        self.base_url = f"http://127.0.0.1:{int(port_file.read_text())}"
+
+
+class Service:
+    """Our service with its E2B-compatible API: one port for control and data
+    plane (routed by E2b-Sandbox-Id/E2b-Sandbox-Port), and in mode debug also
+    127.0.0.1:49999 and :49983."""
+
+    def __init__(self, mode, workdir):
+        binary = os.environ.get("CODEEXEC_BIN")
+        if not binary:
+            raise SystemExit("--target service needs CODEEXEC_BIN (the codeexec binary)")
+        port, compat_port = free_port(), free_port()
+        env = {**os.environ, "PORT": str(port), "E2B_COMPAT_PORT": str(compat_port),
+               "WARM_POOL_SIZE": "0"}
+        if mode == "debug":
+            env["E2B_COMPAT_DEBUG_PORTS"] = "true"
+        self.process = subprocess.Popen([binary], env=env, cwd=workdir, stdout=subprocess.DEVNULL)
+        wait_until(lambda: self._ready(port), "codeexec", self.process)
+        self.base_url = f"http://127.0.0.1:{compat_port}"
+
+    @staticmethod
+    def _ready(port):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+
+TARGETS = {"fake": FakeE2B, "service": Service}
+
+
+def stop(process):
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def suite_env(mode, base_url, report):
+    # Nothing of the caller's E2B configuration may leak in (a real key, a domain).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("E2B_")}
+    env["E2B_CONFORMANCE_REPORT"] = str(report)
+    if mode == "debug":
+        env["E2B_DEBUG"] = "true"
+    else:
+        env.update(E2B_API_KEY=API_KEY, E2B_API_URL=base_url, E2B_SANDBOX_URL=base_url)
+    return env
+
+
+def print_report(target, mode, report):
+    print(f"== {target}/{mode}: cases")
+    for case in report["cases"]:
+        detail = case.get("reason") or case.get("error") or ""
+        print(f"  {case['result']:4}  {case['name']}" + (f"  ({detail})" if detail else ""))
+    print(f"== {target}/{mode}: SDK calls")
+    for call in report["calls"]:
+        print(f"  {call['call']} → {call['result']}")
+
+
+def run_mode(target, mode):
+    with tempfile.TemporaryDirectory(prefix="e2b-conformance-") as workdir:
+        server = TARGETS[target](mode, workdir)
+        report_file = Path(workdir) / "report.json"
+        try:
+            # --test-force-exit: the SDK leaves its 60 s request timer running after
+            # a 404/502 answer (runCode throws before clearing it).
+            result = subprocess.run([NODE, "--test", "--test-force-exit", str(SUITE)], cwd=SDK_DIR,
+                                    env=suite_env(mode, server.base_url, report_file),
+                                    timeout=SUITE_TIMEOUT_S)
+        finally:
+            stop(server.process)
+        if report_file.exists():
+            print_report(target, mode, json.loads(report_file.read_text()))
+        else:
+            print(f"== {target}/{mode}: the suite wrote no report")
+        return result.returncode == 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", choices=sorted(TARGETS), required=True)
+    parser.add_argument("--mode", choices=("debug", "url"), action="append",
+                        help="repeatable; default: both")
+    args = parser.parse_args()
+    if not (SDK_DIR / "node_modules" / "@e2b" / "code-interpreter").is_dir():
+        raise SystemExit(f"the SDK is not installed in {SDK_DIR}/node_modules: run scripts/deps --test")
+    failed = [mode for mode in args.mode or ["debug", "url"] if not run_mode(args.target, mode)]
+    if failed:
+        print(f"conformance FAILED against {args.target} in mode(s): {', '.join(failed)}")
+        return 1
+    print(f"conformance passed against {args.target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
