@@ -810,7 +810,9 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
           st.contexts.erase(ctx->id);
           return;
         }
-        const bool restart = ctx->restart_on_exit || (st.stateful && was_ready);
+        // A sandbox being killed loses its kernels for good: no restart to fail.
+        const bool restart =
+            !st.kill_requested && (ctx->restart_on_exit || (st.stateful && was_ready));
         if (ctx->current) {
           auto out = ended_outcome(self, *ctx->current, exit, st.stateful);
           if (!was_ready && !ctx->current->kernel_killed && !ctx->current->forced) {
