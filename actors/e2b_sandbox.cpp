@@ -28,10 +28,6 @@ constexpr std::size_t max_reply_bytes = 1 << 20;
 /// less than half of this margin is left.
 constexpr auto remote_timeout_margin = std::chrono::seconds(60);
 
-std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
 const std::string& remote_id(pointer self) {
   static const std::string none;
   return self->state.remote ? self->state.remote->id() : none;
@@ -102,10 +98,11 @@ void sandbox_lost(pointer self, const e2b::http_response& response) {
 /// Keeps E2B's timeout beyond the service's idle end (and within its lifetime).
 void sync_remote_timeout(pointer self) {
   auto& st = self->state;
-  if (!st.remote || !st.stateful) return;
+  if (!st.remote || !st.life.stateful) return;
   const auto now = state::clock::now();
-  const auto life_end = st.created + st.settings.max_lifetime + remote_timeout_margin;
-  const auto wanted = std::min(now + st.settings.idle_timeout + remote_timeout_margin, life_end);
+  const auto life_end = st.life.created + st.life.settings.max_lifetime + remote_timeout_margin;
+  const auto wanted =
+      std::min(now + st.life.settings.idle_timeout + remote_timeout_margin, life_end);
   if (st.remote_end >= wanted - remote_timeout_margin / 2 && st.remote_end <= life_end) return;
   const auto seconds = std::chrono::ceil<std::chrono::seconds>(wanted - now);
   st.remote_end = now + seconds;
@@ -181,7 +178,8 @@ bool charge(pointer self, cell& c, kernel_event& ev) {
     case kernel_event::kind::stderr_text:
       return take_text(c.stderr_bytes, c.stderr_capped);
     case kernel_event::kind::result: {
-      const auto size = ev.result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
+      const auto size =
+          ev.result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
       if (c.result_bytes + size > cap) return false;
       c.result_bytes += size;
       return true;
@@ -205,7 +203,7 @@ cell_outcome stream_outcome(pointer self, const cell& c, const e2b::stream_end& 
     out.how = *c.forced;
     out.detail = c.forced_detail;
     // E2B interrupts the kernel when the stream closes; its state survives.
-    if (st.stateful) out.state_kept = true;
+    if (st.life.stateful) out.state_kept = true;
     return out;
   }
   if (end.oversized) {
@@ -270,8 +268,8 @@ caf::error call_error(const call& pending, const e2b::http_response& response) {
 
 void finish_call(pointer self, call& pending, e2b::http_response& response) {
   auto& st = self->state;
-  const bool ok = response.result.completed() && response.result.status >= 200 &&
-                  response.result.status < 300;
+  const bool ok =
+      response.result.completed() && response.result.status >= 200 && response.result.status < 300;
   if (!ok && e2b::sandbox_gone(response) &&
       (pending.what == call::kind::timeout || response.result.status == 502)) {
     sandbox_lost(self, response);
@@ -308,9 +306,9 @@ void finish_call(pointer self, call& pending, e2b::http_response& response) {
     }
     case call::kind::list_contexts: {
       if (!ok || !body.is_array()) {
-        pending.list.deliver(ok ? make_error(api_error{502, "e2b_error",
-                                                       "E2B's list of contexts is not a list"})
-                                : call_error(pending, response));
+        pending.list.deliver(
+            ok ? make_error(api_error{502, "e2b_error", "E2B's list of contexts is not a list"})
+               : call_error(pending, response));
         return;
       }
       std::vector<context_info> out;
@@ -343,7 +341,8 @@ void finish_call(pointer self, call& pending, e2b::http_response& response) {
 std::optional<caf::error> not_ready(pointer self) {
   auto& st = self->state;
   if (st.failure) return make_error(*st.failure);
-  if (!st.remote) return make_error(sandbox_errc::start_failed, "the E2B sandbox is still starting");
+  if (!st.remote)
+    return make_error(sandbox_errc::start_failed, "the E2B sandbox is still starting");
   return std::nullopt;
 }
 
@@ -355,26 +354,26 @@ void start_create(pointer self) {
   auto handle = caf::actor_cast<e2b_sandbox_actor>(self);
   auto* http = st.env.http;
   const auto* api = st.env.api;
-  st.create_call = e2b::transfer(
-      *http, http->submit_buffered(
-                 std::move(request), max_reply_bytes,
-                 [handle, http, api](e2b::http_response response) {
-                   std::shared_ptr<e2b::remote_sandbox> sandbox;
-                   const auto status = response.result.status;
-                   if (response.result.completed() && (status == 201 || status == 200)) {
-                     auto parsed = e2b::parse_sandbox(response.body);
-                     if (auto* info = std::get_if<e2b::sandbox_info>(&parsed)) {
-                       // Owned from here on: if the actor has ended, the message is
-                       // dropped and, with it, the sandbox is killed.
-                       sandbox = std::make_shared<e2b::remote_sandbox>(*http, *api, *info);
-                     } else {
-                       response.result.status = 502;
-                       response.body = "E2B's reply to the create has no usable sandbox: " +
-                                       std::get<std::string>(parsed);
-                     }
-                   }
-                   caf::anon_send(handle, atom::created_v, std::move(sandbox), std::move(response));
-                 }));
+  // Never cancelled: a create cut short may still make a sandbox in E2B, whose id only
+  // the reply tells. The reply always comes, and owns what it created (see below).
+  http->submit_buffered(
+      std::move(request), max_reply_bytes, [handle, http, api](e2b::http_response response) {
+        std::shared_ptr<e2b::remote_sandbox> sandbox;
+        const auto status = response.result.status;
+        if (response.result.completed() && (status == 201 || status == 200)) {
+          auto parsed = e2b::parse_sandbox(response.body);
+          if (auto* info = std::get_if<e2b::sandbox_info>(&parsed)) {
+            // Owned from here on: if the actor has ended, the message is
+            // dropped and, with it, the sandbox is killed.
+            sandbox = std::make_shared<e2b::remote_sandbox>(*http, *api, *info);
+          } else {
+            response.result.status = 502;
+            response.body =
+                "E2B's reply to the create has no usable sandbox: " + std::get<std::string>(parsed);
+          }
+        }
+        caf::anon_send(handle, atom::created_v, std::move(sandbox), std::move(response));
+      });
 }
 
 /// The create failed for good: every waiting request gets the error.
@@ -412,15 +411,6 @@ context_info e2b_sandbox_state::info(context_info ctx) const {
   return ctx;
 }
 
-void e2b_sandbox_state::touch() {
-  last_activity = clock::now();
-  if (!stateful || !settings.record) return;
-  const auto end = std::min(last_activity + settings.idle_timeout, created + settings.max_lifetime);
-  settings.record->expires_at_ms =
-      unix_ms(std::chrono::system_clock::now() +
-              std::chrono::duration_cast<std::chrono::system_clock::duration>(end - clock::now()));
-}
-
 // ---- behavior ------------------------------------------------------------------------
 
 e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, language lang,
@@ -430,7 +420,7 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
   st.env = std::move(env);
   st.lang = lang;
   st.limits = limits;
-  st.started = st.created = st.last_activity = state::clock::now();
+  st.started = state::clock::now();
   start_create(self);
   return {
       [self](atom::run, run_cell& request, event_sink_actor sink) -> caf::result<cell_outcome> {
@@ -515,9 +505,9 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
         if (auto err = not_ready(self)) return std::move(*err);
         auto& st = self->state;
         st.touch();
-        auto& pending = start_call(
-            self, call::kind::remove_context,
-            e2b::remove_context_request(*st.env.api, st.remote->info(), context_id));
+        auto& pending =
+            start_call(self, call::kind::remove_context,
+                       e2b::remove_context_request(*st.env.api, st.remote->info(), context_id));
         pending.context_id = context_id;
         pending.removed = self->make_response_promise<bool>();
         return pending.removed;
@@ -526,9 +516,9 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
         if (auto err = not_ready(self)) return std::move(*err);
         auto& st = self->state;
         st.touch();
-        auto& pending = start_call(
-            self, call::kind::restart_context,
-            e2b::restart_context_request(*st.env.api, st.remote->info(), context_id));
+        auto& pending =
+            start_call(self, call::kind::restart_context,
+                       e2b::restart_context_request(*st.env.api, st.remote->info(), context_id));
         pending.context_id = context_id;
         pending.info = self->make_response_promise<context_info>();
         return pending.info;
@@ -536,11 +526,7 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
       [self](atom::adopt, sandbox_settings& settings) -> caf::result<bool> {
         auto& st = self->state;
         if (st.failure) return make_error(*st.failure);
-        st.stateful = true;
-        st.settings = std::move(settings);
-        st.created = state::clock::now();
-        st.touch();
-        schedule_expiry(self, std::min(st.settings.idle_timeout, st.settings.max_lifetime));
+        schedule_expiry(self, st.life.adopt(std::move(settings)));
         if (st.remote) {
           sync_remote_timeout(self);
           return true;
@@ -549,10 +535,7 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
         return *st.adopt_promise;
       },
       [self](atom::timeout, std::chrono::milliseconds idle_timeout) {
-        auto& st = self->state;
-        st.settings.idle_timeout = idle_timeout;
-        st.touch();
-        schedule_expiry(self, std::min(idle_timeout, st.settings.max_lifetime));
+        schedule_expiry(self, self->state.life.set_idle_timeout(idle_timeout));
         sync_remote_timeout(self);
       },
       [self](atom::tick, bool) {
@@ -561,34 +544,19 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
       },
       [self](atom::expire) {
         auto& st = self->state;
-        if (!st.stateful) return;
-        const auto now = state::clock::now();
-        const auto life_end = st.created + st.settings.max_lifetime;
-        if (now >= life_end) {
-          log::info("sandbox reached its maximum lifetime: destroyed",
-                    {{"sandboxId", st.settings.record ? st.settings.record->id : ""}});
-          end_sandbox(self, cell_end::killed, "the sandbox reached its maximum lifetime");
+        if (!st.life.stateful) return;
+        auto check = st.life.expire(st.busy());
+        if (!check.end_reason.empty()) {
+          end_sandbox(self, cell_end::killed, check.end_reason);
           return;
         }
-        if (st.busy()) {
-          st.touch();  // running cells are not idle
-          sync_remote_timeout(self);
-        }
-        const auto idle_end = st.last_activity + st.settings.idle_timeout;
-        if (now >= idle_end) {
-          log::info("sandbox idle past its timeout: destroyed",
-                    {{"sandboxId", st.settings.record ? st.settings.record->id : ""}});
-          end_sandbox(self, cell_end::killed, "the sandbox expired");
-          return;
-        }
-        schedule_expiry(self, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::min(idle_end, life_end) - now));
+        sync_remote_timeout(self);  // running cells keep the sandbox, in E2B too
+        schedule_expiry(self, check.next);
       },
       [self](atom::kill) { end_sandbox(self, cell_end::killed, "the sandbox was killed"); },
       [self](atom::created, std::shared_ptr<e2b::remote_sandbox>& sandbox,
              e2b::http_response& response) {
         auto& st = self->state;
-        st.create_call.release();
         if (sandbox) {
           st.remote = std::move(sandbox);
           st.remote_end = state::clock::now() + st.env.initial_timeout;
@@ -606,8 +574,7 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
         }
         if (e2b::transient(response) && st.create_attempt < st.env.api->create_retries) {
           static thread_local std::minstd_rand jitter_source{std::random_device{}()};
-          const double jitter =
-              std::uniform_real_distribution<double>{0.5, 1.0}(jitter_source);
+          const double jitter = std::uniform_real_distribution<double>{0.5, 1.0}(jitter_source);
           const auto delay =
               e2b::retry_delay(st.create_attempt, e2b::retry_after(response.headers), jitter);
           log::warn("E2B sandbox create failed: retrying",

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/sandbox_lifetime.hpp"
 #include "core/api_error.hpp"
 #include "core/metrics.hpp"
 #include "e2b/api.hpp"
@@ -86,7 +87,6 @@ struct e2b_sandbox_state {
 
   /// The sandbox in E2B, once created; dropping it kills it.
   std::shared_ptr<e2b::remote_sandbox> remote;
-  e2b::transfer create_call;
   std::uint32_t create_attempt = 0;
   /// Why the sandbox cannot serve (create failed for good); requests get this error.
   std::optional<api_error> failure;
@@ -99,11 +99,8 @@ struct e2b_sandbox_state {
   /// Contexts this actor has seen (create, list), for the replies that E2B leaves bare.
   std::map<std::string, context_info> contexts;
 
-  // Stateful sandboxes (adopted): idle timeout and lifetime, as the local SANDBOX.
-  bool stateful = false;
-  sandbox_settings settings;
-  clock::time_point created;
-  clock::time_point last_activity;
+  /// Stateful sandboxes (adopted): idle timeout and lifetime, as the local SANDBOX.
+  sandbox_lifetime life;
   /// When E2B will kill the sandbox by its own timeout (kept beyond ours).
   clock::time_point remote_end;
   std::optional<caf::typed_response_promise<bool>> adopt_promise;
@@ -112,7 +109,7 @@ struct e2b_sandbox_state {
   context_info info(context_info ctx) const;
   bool busy() const { return !cells.empty(); }
   /// Marks the sandbox as used now (its idle time starts anew).
-  void touch();
+  void touch() { life.touch(); }
 
   static inline const char* name = "e2b_sandbox";
 };
@@ -120,7 +117,7 @@ struct e2b_sandbox_state {
 /// Creates a sandbox in E2B for `lang` (its default context) and serves it; `limits`
 /// gives the output cap of its cells.
 e2b_sandbox_actor::behavior_type e2b_sandbox(
-    e2b_sandbox_actor::stateful_pointer<e2b_sandbox_state> self, e2b_environment env,
-    language lang, resource_limits limits);
+    e2b_sandbox_actor::stateful_pointer<e2b_sandbox_state> self, e2b_environment env, language lang,
+    resource_limits limits);
 
 }  // namespace codeexec

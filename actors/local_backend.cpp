@@ -88,7 +88,7 @@ sandbox_actor local_backend::acquire(caf::actor_system& system, language lang,
                                      const resource_limits& limits) {
   if (pool_ && poolable(limits))
     if (auto sandbox = pool_->take(lang)) return std::move(*sandbox);
-  return system.spawn(local_sandbox, env_, lang, limits);
+  return spawn_local_sandbox(system, env_, lang, limits);
 }
 
 std::optional<std::string> local_backend::unavailable(language lang) const {

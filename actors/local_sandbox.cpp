@@ -38,10 +38,6 @@ std::string describe_signal(int sig) {
   return "signal " + std::to_string(sig) + (name ? std::string{" (SIG"} + name + ")" : "");
 }
 
-std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
 sandbox_exit to_sandbox_exit(sandbox::exit_status status, std::string setup_error) {
   sandbox_exit exit;
   // An exit code above 128 is how a pid-namespace init reports its runner's fatal
@@ -318,7 +314,7 @@ void stop_cell(pointer self, context& ctx, std::optional<cell_end> why, std::str
     c.forced = why;
     c.forced_detail = std::move(detail);
   }
-  if (!st.stateful) {
+  if (!st.life.stateful) {
     if (st.process) st.process->kill();
     return;
   }
@@ -361,7 +357,7 @@ void end_sandbox(pointer self, cell_end how, const std::string& detail) {
 
 void start_sandbox(pointer self) {
   auto& st = self->state;
-  st.launched_at = st.created = st.last_activity = state::clock::now();
+  st.launched_at = state::clock::now();
   auto spec = st.env.catalog->spec(st.lang, st.limits);
   if (auto* why = std::get_if<std::string>(&spec)) {
     st.start_error = *why;
@@ -456,21 +452,10 @@ bool local_sandbox_state::busy() const {
   return false;
 }
 
-void local_sandbox_state::touch() {
-  last_activity = clock::now();
-  if (!stateful || !settings.record) return;
-  const auto idle_end = last_activity + settings.idle_timeout;
-  const auto life_end = created + settings.max_lifetime;
-  const auto end = std::min(idle_end, life_end);
-  settings.record->expires_at_ms =
-      unix_ms(std::chrono::system_clock::now() +
-              std::chrono::duration_cast<std::chrono::system_clock::duration>(end - clock::now()));
-}
-
 // ---- behavior ------------------------------------------------------------------------
 
-local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env, language lang,
-                                           resource_limits limits) {
+local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environment env,
+                                                 language lang, resource_limits limits) {
   count_exit(self, metrics::actor_kind::sandbox);
   auto& st = self->state;
   st.env = std::move(env);
@@ -651,13 +636,9 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
       [self](atom::adopt, sandbox_settings& settings) -> caf::result<bool> {
         auto& st = self->state;
         if (!st.process) return make_error(sandbox_errc::start_failed, st.start_error);
-        st.stateful = true;
-        st.settings = std::move(settings);
-        st.created = state::clock::now();
         // Visible to the HTTP layer once the adopting request has its reply.
-        st.settings.record->files = st.files;
-        st.touch();
-        schedule_expiry(self, std::min(st.settings.idle_timeout, st.settings.max_lifetime));
+        settings.record->files = st.files;
+        schedule_expiry(self, st.life.adopt(std::move(settings)));
         auto* first = st.in_slot(0);
         if (first && first->state == kernel_state::ready) return true;
         if (first && first->state == kernel_state::dead)
@@ -666,33 +647,17 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         return *st.adopt_promise;
       },
       [self](atom::timeout, std::chrono::milliseconds idle_timeout) {
-        auto& st = self->state;
-        st.settings.idle_timeout = idle_timeout;
-        st.touch();
-        schedule_expiry(self, std::min(idle_timeout, st.settings.max_lifetime));
+        schedule_expiry(self, self->state.life.set_idle_timeout(idle_timeout));
       },
       [self](atom::tick, bool) { self->state.touch(); },
       [self](atom::expire) {
         auto& st = self->state;
-        if (!st.stateful) return;
-        const auto now = state::clock::now();
-        const auto life_end = st.created + st.settings.max_lifetime;
-        if (now >= life_end) {
-          log::info("sandbox reached its maximum lifetime: destroyed",
-                    {{"sandboxId", st.settings.record ? st.settings.record->id : ""}});
-          end_sandbox(self, cell_end::killed, "the sandbox reached its maximum lifetime");
-          return;
-        }
-        if (st.busy()) st.touch();  // running cells are not idle
-        const auto idle_end = st.last_activity + st.settings.idle_timeout;
-        if (now >= idle_end) {
-          log::info("sandbox idle past its timeout: destroyed",
-                    {{"sandboxId", st.settings.record ? st.settings.record->id : ""}});
-          end_sandbox(self, cell_end::killed, "the sandbox expired");
-          return;
-        }
-        schedule_expiry(self, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::min(idle_end, life_end) - now));
+        if (!st.life.stateful) return;
+        auto check = st.life.expire(st.busy());
+        if (!check.end_reason.empty())
+          end_sandbox(self, cell_end::killed, check.end_reason);
+        else
+          schedule_expiry(self, check.next);
       },
       [self](atom::kill) {
         auto& st = self->state;
@@ -765,7 +730,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         log::error("kernel broke the runner protocol", {{"reason", reason}});
         auto* ctx = st.in_slot(slot);
         if (!ctx) return;
-        if (!st.stateful) {
+        if (!st.life.stateful) {
           cell_outcome out;
           out.how = cell_end::broken;
           out.detail = "the kernel broke the protocol: " + reason;
@@ -812,14 +777,15 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         }
         // A sandbox being killed loses its kernels for good: no restart to fail.
         const bool restart =
-            !st.kill_requested && (ctx->restart_on_exit || (st.stateful && was_ready));
+            !st.kill_requested && (ctx->restart_on_exit || (st.life.stateful && was_ready));
         if (ctx->current) {
-          auto out = ended_outcome(self, *ctx->current, exit, st.stateful);
+          auto out = ended_outcome(self, *ctx->current, exit, st.life.stateful);
           if (!was_ready && !ctx->current->kernel_killed && !ctx->current->forced) {
             out.how = cell_end::start_failed;
             out.detail = ctx->start_error;
           }
-          if (st.stateful && was_ready) ctx->current->kernel_killed = true;  // its state is lost
+          if (st.life.stateful && was_ready)
+            ctx->current->kernel_killed = true;  // its state is lost
           answer_current(self, *ctx, std::move(out));
         }
         if (!was_ready && !ctx->restart_on_exit) {
@@ -874,6 +840,15 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         if (any) schedule_cpu_tick(self);
       },
   };
+}
+
+}  // namespace codeexec
+
+namespace codeexec {
+
+sandbox_actor spawn_local_sandbox(caf::actor_system& system, sandbox_environment env, language lang,
+                                  resource_limits limits) {
+  return system.spawn<caf::detached>(local_sandbox, std::move(env), lang, limits);
 }
 
 }  // namespace codeexec

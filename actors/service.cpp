@@ -185,7 +185,10 @@ struct service::impl {
   std::variant<std::shared_ptr<sandbox::sandbox_files>, api_error> files_of(
       const std::string& owner, const std::string& id) const {
     auto record = directory.find(owner, id);
-    if (!record || !record->files) return sandbox_not_found(id);
+    if (!record) return sandbox_not_found(id);
+    if (!record->files)
+      return api_error{501, "not_supported_by_backend",
+                       "The files API is not available with SANDBOX_BACKEND=e2b"};
     caf::anon_send(record->actor, atom::tick_v, true);
     return record->files;
   }

@@ -132,7 +132,7 @@ void warm_pool::run() {
       continue;
     }
     lock.unlock();
-    auto sandbox = system_.spawn(local_sandbox, env_, *next, defaults_);
+    auto sandbox = spawn_local_sandbox(system_, env_, *next, defaults_);
     std::weak_ptr<shared> weak = shared_;
     auto gone = std::make_shared<std::atomic<bool>>(false);
     // A pooled sandbox that ends (its launch or kernel failed, the service stops) leaves

@@ -77,8 +77,8 @@ settings make_settings(const config& cfg) {
   settings s;
   s.api_key = cfg.e2b_api_key;
   s.domain = cfg.e2b_domain.empty() ? "e2b.app" : cfg.e2b_domain;
-  s.api_url = without_trailing_slash(cfg.e2b_api_url.empty() ? "https://api." + s.domain
-                                                             : cfg.e2b_api_url);
+  s.api_url =
+      without_trailing_slash(cfg.e2b_api_url.empty() ? "https://api." + s.domain : cfg.e2b_api_url);
   s.sandbox_url = without_trailing_slash(cfg.e2b_sandbox_url);
   s.template_id = cfg.e2b_template_id;
   s.request_timeout = cfg.e2b_request_timeout;
@@ -92,7 +92,9 @@ std::string sandbox_base_url(const settings& s, const sandbox_info& sandbox, int
   return "https://" + std::to_string(port) + "-" + sandbox.id + "." + domain;
 }
 
-std::string_view language_name(language lang) { return to_string(lang); }
+std::string_view language_name(language lang) {
+  return to_string(lang);
+}
 
 http_request create_request(const settings& s, std::chrono::seconds timeout,
                             const std::map<std::string, std::string>& metadata) {
@@ -128,8 +130,8 @@ http_request timeout_request(const settings& s, const std::string& sandbox_id,
 }
 
 http_request execute_request(const settings& s, const sandbox_info& sandbox,
-                             const std::string& code, const std::string& context_id,
-                             language lang, const std::map<std::string, std::string>& env) {
+                             const std::string& code, const std::string& context_id, language lang,
+                             const std::map<std::string, std::string>& env) {
   // E2B refuses both context_id and language (400): the context decides its language.
   json body = {{"code", code}};
   if (!context_id.empty())
@@ -198,7 +200,7 @@ std::optional<int> retry_after(const header_map& headers) {
 bool transient(const http_response& response) {
   if (response.result.cancelled) return false;
   const auto status = response.result.status;
-  if (status == 0) return true;  // refused, reset, timed out: no answer at all
+  if (status == 0) return true;                   // refused, reset, timed out: no answer at all
   if (!response.result.completed()) return true;  // cut in the middle of the reply
   return status == 408 || status == 429 || status >= 500;
 }
@@ -217,8 +219,7 @@ api_error to_api_error(std::string_view what, const http_response& response) {
     return {503, "e2b_unavailable",
             "E2B could not be reached to " + doing + ": " + status_text(response), 1};
   if (status == 401 || status == 403)
-    return {502, "e2b_unauthorized",
-            "E2B rejected E2B_API_KEY (" + status_text(response) + ")"};
+    return {502, "e2b_unauthorized", "E2B rejected E2B_API_KEY (" + status_text(response) + ")"};
   if (status == 429)
     return {429, "e2b_rate_limited",
             "E2B's rate limit was reached trying to " + doing + " (" + status_text(response) +
@@ -232,8 +233,7 @@ api_error to_api_error(std::string_view what, const http_response& response) {
 
 api_error sandbox_gone_error(const std::string& sandbox_id, const http_response& response) {
   return {410, "sandbox_gone",
-          "The E2B sandbox " + sandbox_id +
-              " no longer exists (E2B: " + status_text(response) +
+          "The E2B sandbox " + sandbox_id + " no longer exists (E2B: " + status_text(response) +
               "); it may have passed its E2B timeout or been killed"};
 }
 

@@ -70,8 +70,8 @@ http_request timeout_request(const settings& s, const std::string& sandbox_id,
 /// POST /execute on the Code Interpreter: in `context_id` if given, else in the
 /// default context of `lang`.
 http_request execute_request(const settings& s, const sandbox_info& sandbox,
-                             const std::string& code, const std::string& context_id,
-                             language lang, const std::map<std::string, std::string>& env);
+                             const std::string& code, const std::string& context_id, language lang,
+                             const std::map<std::string, std::string>& env);
 /// POST /contexts {language, cwd}.
 http_request create_context_request(const settings& s, const sandbox_info& sandbox, language lang,
                                     const std::string& cwd);

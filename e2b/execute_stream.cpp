@@ -47,8 +47,7 @@ struct stream_reader {
         end.response.body.append(chunk.substr(0, max_error_body - end.response.body.size()));
       return true;
     }
-    if (!splitter.feed(chunk, [this](std::string_view line) { take(line); }))
-      end.oversized = true;
+    if (!splitter.feed(chunk, [this](std::string_view line) { take(line); })) end.oversized = true;
     return end.problem.empty() && !end.oversized;
   }
 

@@ -51,7 +51,8 @@ std::string lower(std::string s) {
 
 std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return std::string{s};
 }
@@ -87,7 +88,9 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
     t.headers.clear();
     t.headers_delivered = false;
     const auto space = line.find(' ');
-    t.status = space == std::string_view::npos ? 0 : std::atol(std::string{line.substr(space + 1, 3)}.c_str());
+    t.status = space == std::string_view::npos
+                   ? 0
+                   : std::atol(std::string{line.substr(space + 1, 3)}.c_str());
   } else if (line == "\r\n" || line == "\n") {
     t.deliver_headers();
   } else if (const auto colon = line.find(':'); colon != std::string_view::npos) {
@@ -135,7 +138,8 @@ easy_ptr make_easy(transfer_state& t) {
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.connect_timeout.count()));
-  if (r.timeout.count() > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
+  if (r.timeout.count() > 0)
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
   if (r.stall_timeout.count() > 0) {
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
@@ -162,10 +166,10 @@ struct http_client::impl {
 
   mutable std::mutex mutex;
   std::deque<std::unique_ptr<transfer_state>> submitted;  // guarded by mutex
-  std::vector<request_id> cancelled;                       // guarded by mutex
-  bool stopping = false;                                   // guarded by mutex
-  clock::time_point drain_deadline;                        // guarded by mutex
-  std::chrono::milliseconds drain{0};                      // guarded by mutex
+  std::vector<request_id> cancelled;                      // guarded by mutex
+  bool stopping = false;                                  // guarded by mutex
+  clock::time_point drain_deadline;                       // guarded by mutex
+  std::chrono::milliseconds drain{0};                     // guarded by mutex
   std::atomic<request_id> next_id{1};
   std::atomic<std::size_t> outstanding{0};
 
@@ -281,7 +285,8 @@ struct http_client::impl {
       const auto now2 = clock::now();
       if (next_start != clock::time_point::max())
         wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(next_start - now2));
-      if (stop) wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(deadline - now2));
+      if (stop)
+        wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(deadline - now2));
       wait = std::max(wait, std::chrono::milliseconds(0));
       curl_multi_poll(multi.get(), nullptr, 0, static_cast<int>(wait.count()), nullptr);
     }
@@ -354,6 +359,8 @@ void http_client::drain_on_exit(std::chrono::milliseconds drain) {
   impl_->drain = drain;
 }
 
-std::size_t http_client::active() const { return impl_->outstanding.load(); }
+std::size_t http_client::active() const {
+  return impl_->outstanding.load();
+}
 
 }  // namespace codeexec::e2b

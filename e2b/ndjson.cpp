@@ -68,7 +68,8 @@ execute_line parse_execute_line(std::string_view line) {
   if (type == "number_of_executions") {
     out.type = execute_line::kind::execution_count;
     const auto count = json.find("execution_count");
-    if (count != json.end() && count->is_number_integer()) out.execution_count = count->get<std::int64_t>();
+    if (count != json.end() && count->is_number_integer())
+      out.execution_count = count->get<std::int64_t>();
     return out;
   }
   if (type == "keepalive") {

@@ -10,16 +10,17 @@ constexpr std::uint32_t kill_attempts = 4;
 
 }  // namespace
 
-remote_sandbox::~remote_sandbox() { kill_sandbox(http_, settings_, info_.id); }
+remote_sandbox::~remote_sandbox() {
+  kill_sandbox(http_, settings_, info_.id);
+}
 
 void kill_sandbox(http_client& http, const settings& s, std::string sandbox_id,
                   std::uint32_t attempt) {
   auto request = kill_request(s, sandbox_id);
-  request.start_after = attempt == 0 ? std::chrono::milliseconds{0}
-                                     : retry_delay(attempt - 1, std::nullopt, 1.0);
+  request.start_after =
+      attempt == 0 ? std::chrono::milliseconds{0} : retry_delay(attempt - 1, std::nullopt, 1.0);
   http.submit_buffered(
-      std::move(request), 64 << 10,
-      [&http, &s, sandbox_id, attempt](http_response response) {
+      std::move(request), 64 << 10, [&http, &s, sandbox_id, attempt](http_response response) {
         const auto status = response.result.status;
         if (response.result.completed() && (status == 204 || status == 200 || status == 404)) {
           // 404: E2B had already ended it (its timeout), which is what we wanted.

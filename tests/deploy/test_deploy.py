@@ -223,10 +223,29 @@ def test_dockerignore_negation():
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
 
 
+def dependency_closure(packages: set[str]) -> set[str]:
+    """`packages` and what they depend on (Depends, Pre-Depends), as dpkg knows it on
+    this machine: what apt installs along with them in the image."""
+    seen, todo = set(), list(packages)
+    while todo:
+        pkg = todo.pop()
+        if pkg in seen:
+            continue
+        seen.add(pkg)
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Pre-Depends}, ${Depends}", pkg],
+                           capture_output=True, text=True)
+        for clause in r.stdout.split(","):
+            # "a (>= 1) | b": the first alternative is what apt picks.
+            name = clause.split("|")[0].split("(")[0].split(":")[0].strip()
+            if name:
+                todo.append(name)
+    return seen
+
+
 def test_runtime_libraries_are_installed_by_the_image():
-    """Every shared library of the binary comes from a package the run stage installs
-    (or the base image has). Fails when someone links a new library: add its runtime
-    package to docker/Dockerfile."""
+    """Every shared library of the binary comes from a package the run stage installs,
+    a dependency of one, or the base image. Fails when someone links a new library:
+    add its runtime package to docker/Dockerfile."""
     exe = binary()
     if not exe.exists():
         pytest.fail(f"{exe} not found: build first (scripts/test does) or set CODEEXEC_BIN")
@@ -246,7 +265,7 @@ def test_runtime_libraries_are_installed_by_the_image():
                 break
         assert owner, f"no Debian package owns {lib}"
         packages[owner] = lib
-    installed = set(cd.apt_install_packages(final_stage())) | BASE_IMAGE_PACKAGES
+    installed = dependency_closure(set(cd.apt_install_packages(final_stage()))) | BASE_IMAGE_PACKAGES
     missing = {p: l for p, l in packages.items() if p not in installed}
     assert not missing, f"docker/Dockerfile's run stage lacks {missing}"
 

@@ -89,7 +89,7 @@ TEST_CASE("e2b api: headers of the control and data planes") {
   CHECK(has_header(exec, "X-Access-Token: envd-token"));
   CHECK_FALSE(has_header_named(exec, "E2B-Traffic-Access-Token"));
   CHECK_FALSE(has_header_named(exec, "X-API-Key"));  // the API key never reaches a sandbox
-  CHECK(exec.timeout == 0ms);  // a stream: ended by the service's deadline
+  CHECK(exec.timeout == 0ms);                        // a stream: ended by the service's deadline
   CHECK(exec.stall_timeout > 0ms);
 
   auto secured = sandbox;
@@ -108,7 +108,8 @@ TEST_CASE("e2b api: request bodies") {
 
   body = nlohmann::json::parse(
       execute_request(s, sandbox, "x = 1", "", language::javascript, {{"A", "b"}}).body);
-  CHECK(body == nlohmann::json{{"code", "x = 1"}, {"language", "javascript"}, {"env_vars", {{"A", "b"}}}});
+  CHECK(body ==
+        nlohmann::json{{"code", "x = 1"}, {"language", "javascript"}, {"env_vars", {{"A", "b"}}}});
   // E2B refuses context_id with language: the context decides.
   body = nlohmann::json::parse(execute_request(s, sandbox, "1", "ctx", language::r, {}).body);
   CHECK(body == nlohmann::json{{"code", "1"}, {"context_id", "ctx"}});
@@ -118,9 +119,9 @@ TEST_CASE("e2b api: request bodies") {
 }
 
 TEST_CASE("e2b api: the create reply") {
-  auto parsed = parse_sandbox(
-      R"({"sandboxID":"ixoo","templateID":"t","clientID":"c","envdVersion":"0.2.4",)"
-      R"("envdAccessToken":"tok","trafficAccessToken":null,"domain":null})");
+  auto parsed =
+      parse_sandbox(R"({"sandboxID":"ixoo","templateID":"t","clientID":"c","envdVersion":"0.2.4",)"
+                    R"("envdAccessToken":"tok","trafficAccessToken":null,"domain":null})");
   REQUIRE(std::holds_alternative<sandbox_info>(parsed));
   const auto& info = std::get<sandbox_info>(parsed);
   CHECK(info.id == "ixoo");
@@ -132,13 +133,15 @@ TEST_CASE("e2b api: the create reply") {
 }
 
 TEST_CASE("e2b api: E2B failures become clear, specific client errors") {
-  auto err = to_api_error("create a sandbox", reply(401, R"({"code":401,"message":"Invalid API key"})"));
+  auto err =
+      to_api_error("create a sandbox", reply(401, R"({"code":401,"message":"Invalid API key"})"));
   CHECK(err.status == 502);
   CHECK(err.code == "e2b_unauthorized");
   CHECK(err.message.find("E2B_API_KEY") != std::string::npos);
   CHECK(err.message.find("Invalid API key") != std::string::npos);
 
-  err = to_api_error("create a sandbox", reply(429, R"({"message":"too many"})", {{"retry-after", "7"}}));
+  err = to_api_error("create a sandbox",
+                     reply(429, R"({"message":"too many"})", {{"retry-after", "7"}}));
   CHECK(err.status == 429);
   CHECK(err.code == "e2b_rate_limited");
   CHECK(err.retry_after_seconds == 7);
@@ -160,12 +163,14 @@ TEST_CASE("e2b api: E2B failures become clear, specific client errors") {
   CHECK(err.code == "e2b_unavailable");
   CHECK(err.message.find("Connection reset") != std::string::npos);
 
-  err = to_api_error("create a sandbox", reply(400, R"({"code":400,"message":"template not found"})"));
+  err = to_api_error("create a sandbox",
+                     reply(400, R"({"code":400,"message":"template not found"})"));
   CHECK(err.status == 502);
   CHECK(err.code == "e2b_error");
   CHECK(err.message.find("template not found") != std::string::npos);
 
-  const auto gone = reply(502, R"({"sandboxId":"sbx1","message":"The sandbox was not found","code":502})");
+  const auto gone =
+      reply(502, R"({"sandboxId":"sbx1","message":"The sandbox was not found","code":502})");
   CHECK(sandbox_gone(gone));
   CHECK(sandbox_gone(reply(404, "")));
   CHECK_FALSE(sandbox_gone(reply(502, "Bad Gateway")));

@@ -38,8 +38,9 @@ TEST_CASE("e2b execute stream: lines become events as they arrive; end_of_execut
   CHECK(run.data("out\", \"text\": \"a\\n\"}\n{\"type\": \"keepalive\"}\n"));
   REQUIRE(run.events.size() == 1);
   CHECK(run.events[0].text == "a\n");
-  CHECK(run.data("{\"type\": \"result\", \"text\": \"2\", \"is_main_result\": true}\n"
-                 "{\"type\": \"end_of_execution\"}"));  // the last line without "\n"
+  CHECK(
+      run.data("{\"type\": \"result\", \"text\": \"2\", \"is_main_result\": true}\n"
+               "{\"type\": \"end_of_execution\"}"));  // the last line without "\n"
   run.done();
   REQUIRE(run.end);
   CHECK(run.events.size() == 2);

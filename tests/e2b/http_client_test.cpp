@@ -159,7 +159,8 @@ TEST_CASE("e2b http client: a stream's chunks arrive as they are sent") {
 TEST_CASE("e2b http client: cancel ends a hanging transfer and closes its connection") {
   std::atomic<bool> closed{false};
   tiny_server server{[&](int fd, const std::string&) {
-    tiny_server::write_all(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"type\":\"stdout\"}\n");
+    tiny_server::write_all(fd,
+                           "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"type\":\"stdout\"}\n");
     tiny_server::wait_for_close(fd);
     closed = true;
   }};
@@ -197,7 +198,8 @@ TEST_CASE("e2b http client: no server, a timeout and a delayed start") {
     refused_url = gone.url("/");
   }
   std::promise<http_response> refused;
-  client.submit_buffered(get(refused_url), 1024, [&](http_response r) { refused.set_value(std::move(r)); });
+  client.submit_buffered(get(refused_url), 1024,
+                         [&](http_response r) { refused.set_value(std::move(r)); });
   auto r = refused.get_future().get();
   CHECK(r.result.status == 0);
   CHECK(r.result.curl_code != 0);
@@ -207,7 +209,8 @@ TEST_CASE("e2b http client: no server, a timeout and a delayed start") {
   auto slow = get(silent.url("/"));
   slow.timeout = 200ms;
   std::promise<http_response> timed_out;
-  client.submit_buffered(std::move(slow), 1024, [&](http_response x) { timed_out.set_value(std::move(x)); });
+  client.submit_buffered(std::move(slow), 1024,
+                         [&](http_response x) { timed_out.set_value(std::move(x)); });
   auto t = timed_out.get_future();
   REQUIRE(t.wait_for(10s) == std::future_status::ready);
   CHECK(t.get().result.curl_code == 28);  // CURLE_OPERATION_TIMEDOUT
@@ -219,7 +222,8 @@ TEST_CASE("e2b http client: no server, a timeout and a delayed start") {
   later.start_after = 300ms;
   std::promise<http_response> delayed;
   const auto start = std::chrono::steady_clock::now();
-  client.submit_buffered(std::move(later), 1024, [&](http_response x) { delayed.set_value(std::move(x)); });
+  client.submit_buffered(std::move(later), 1024,
+                         [&](http_response x) { delayed.set_value(std::move(x)); });
   auto d = delayed.get_future();
   REQUIRE(d.wait_for(10s) == std::future_status::ready);
   CHECK(d.get().result.status == 204);
@@ -247,7 +251,8 @@ TEST_CASE("e2b http client: its destruction lets running requests finish (bounde
   {
     http_client client;
     client.drain_on_exit(200ms);
-    client.submit_buffered(get(hanging.url("/")), 1024, [&](http_response r) { cut = std::move(r); });
+    client.submit_buffered(get(hanging.url("/")), 1024,
+                           [&](http_response r) { cut = std::move(r); });
   }
   REQUIRE(cut);
   CHECK(cut->result.cancelled);

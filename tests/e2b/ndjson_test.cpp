@@ -74,7 +74,8 @@ TEST_CASE("e2b ndjson: a line past the cap is an error, also across chunks") {
 }
 
 TEST_CASE("e2b ndjson: stream lines map to the service's events") {
-  auto out = parse_execute_line(R"({"type": "stdout", "text": "hi\n", "timestamp": "2025-01-02T03:04:05Z"})");
+  auto out = parse_execute_line(
+      R"({"type": "stdout", "text": "hi\n", "timestamp": "2025-01-02T03:04:05Z"})");
   REQUIRE(out.type == execute_line::kind::event);
   CHECK(out.event.type == kernel_event::kind::stdout_text);
   CHECK(out.event.text == "hi\n");
