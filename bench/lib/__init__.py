@@ -1,0 +1,1 @@
+"""Shared pieces of the benchmarks: statistics, the machine, the service, the clients."""
