@@ -535,7 +535,7 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
         return *st.adopt_promise;
       },
       [self](atom::timeout, std::chrono::milliseconds idle_timeout) {
-        schedule_expiry(self, self->state.life.set_idle_timeout(idle_timeout));
+        self->state.life.set_idle_timeout(idle_timeout);
         sync_remote_timeout(self);
       },
       [self](atom::tick, bool) {

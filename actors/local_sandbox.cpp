@@ -647,7 +647,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         return *st.adopt_promise;
       },
       [self](atom::timeout, std::chrono::milliseconds idle_timeout) {
-        schedule_expiry(self, self->state.life.set_idle_timeout(idle_timeout));
+        self->state.life.set_idle_timeout(idle_timeout);
       },
       [self](atom::tick, bool) { self->state.touch(); },
       [self](atom::expire) {

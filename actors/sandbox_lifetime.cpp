@@ -12,6 +12,10 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+std::chrono::milliseconds next_check(std::chrono::milliseconds until_end) {
+  return std::min(until_end, sandbox_lifetime::check_interval);
+}
+
 }  // namespace
 
 std::chrono::milliseconds sandbox_lifetime::adopt(sandbox_settings s) {
@@ -19,13 +23,12 @@ std::chrono::milliseconds sandbox_lifetime::adopt(sandbox_settings s) {
   settings = std::move(s);
   created = clock::now();
   touch();
-  return std::min(settings.idle_timeout, settings.max_lifetime);
+  return next_check(std::min(settings.idle_timeout, settings.max_lifetime));
 }
 
-std::chrono::milliseconds sandbox_lifetime::set_idle_timeout(std::chrono::milliseconds idle) {
+void sandbox_lifetime::set_idle_timeout(std::chrono::milliseconds idle) {
   settings.idle_timeout = idle;
   touch();
-  return std::min(idle, settings.max_lifetime);
 }
 
 void sandbox_lifetime::touch() {
@@ -51,9 +54,9 @@ sandbox_lifetime::check sandbox_lifetime::expire(bool busy) {
     log::info("sandbox idle past its timeout: destroyed", {{"sandboxId", id}});
     return {"the sandbox expired", {}};
   }
-  return {
-      {},
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::min(idle_end, life_end) - now)};
+  return {{},
+          next_check(std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::min(idle_end, life_end) - now))};
 }
 
 }  // namespace codeexec

@@ -12,6 +12,12 @@ namespace codeexec {
 struct sandbox_lifetime {
   using clock = std::chrono::steady_clock;
 
+  /// The longest wait between two expiry checks. A pending delayed message keeps its
+  /// actor alive: with one `expire` per idle timeout, a sandbox ended by DELETE stayed
+  /// in memory, with its thread, until its timeout would have passed (minutes). One
+  /// chain of checks per sandbox: a sandbox ends at most this late.
+  static constexpr std::chrono::milliseconds check_interval{2000};
+
   /// Adopted: the sandbox has an idle timeout and a lifetime (else it ends with its
   /// one execution).
   bool stateful = false;
@@ -21,8 +27,8 @@ struct sandbox_lifetime {
 
   /// Makes the sandbox stateful from now; returns when to check its expiry first.
   std::chrono::milliseconds adopt(sandbox_settings s);
-  /// A new idle timeout, counted from now; returns when to check its expiry next.
-  std::chrono::milliseconds set_idle_timeout(std::chrono::milliseconds idle);
+  /// A new idle timeout, counted from now (the next periodic check applies it).
+  void set_idle_timeout(std::chrono::milliseconds idle);
   /// The sandbox was used now: its idle time starts anew, its record shows the new end.
   void touch();
 

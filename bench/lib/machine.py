@@ -141,6 +141,19 @@ def threads(pid: int) -> int:
     return status_value(pid, "Threads")
 
 
+def thread_names(pid: int) -> dict[str, int]:
+    """How many threads of `pid` carry each name (caf.actor, sbx-clone, …)."""
+    names: dict[str, int] = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        names[name] = names.get(name, 0) + 1
+    return dict(sorted(names.items()))
+
+
 def open_fds(pid: int) -> int:
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))

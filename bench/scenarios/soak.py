@@ -14,7 +14,7 @@ import time
 
 from lib import ws
 from lib.context import POOL_SIZE, Context
-from lib.machine import open_fds, threads
+from lib.machine import open_fds, thread_names, threads
 from lib.report import Row
 from lib.service import Client, CurlClient, check_cell, oneshot, wait_pool
 from scenarios.throughput import CONCURRENCY, wrk, wrk_errors
@@ -102,6 +102,7 @@ def run(ctx: Context) -> list[Row]:
         wait_pool(control, POOL_SIZE, POOL_SIZE)
         time.sleep(1)
         fds_before, threads_before = open_fds(service.pid), threads(service.pid)
+        names_before = thread_names(service.pid)
         loops = [mp.Process(target=in_process, args=(fn, service.port, seconds, results))
                  for fn in (oneshot_loop, stateful_loop, streaming_loop)]
         for p in loops:
@@ -136,6 +137,7 @@ def run(ctx: Context) -> list[Row]:
         time.sleep(3)
         rss_after = service.rss_kib()
         fds_after, threads_after = open_fds(service.pid), threads(service.pid)
+        names_after = thread_names(service.pid)
         peak = service.peak_rss_kib()
 
     loaded = [s for s in samples if s[0] <= seconds]
@@ -144,6 +146,7 @@ def run(ctx: Context) -> list[Row]:
     trace = ", ".join(f"{t:.0f}s {rss / 1024:.0f}M/{fds}fd/{n}t"
                       for t, rss, fds, n in samples[::max(1, len(samples) // 12)])
     print(f"  samples: {trace}; after settling {rss_after / 1024:.0f}M/{fds_after}fd/{threads_after}t")
+    print(f"  threads by name: before {names_before}, after settling {names_after}")
     errors = {name: r["errors"] for name, r in got.items()}
     errors["wrk"] = [] if not wrk_errors(wrk_summary) else [str(wrk_summary)]
     error_count = sum(len(e) for e in errors.values())

@@ -1178,6 +1178,22 @@ def test_delete_leaves_no_process_or_cgroup(sbx):
     assert not pids_of_uid(sbx, uid)
 
 
+def test_a_deleted_sandbox_leaves_no_thread_in_the_service(sbx):
+    """Each sandbox has threads in the service (its actor's, its I/O thread). A pending
+    timer (the idle-timeout check, an execution's deadline) must not keep a deleted
+    sandbox's actor, and so its threads, alive."""
+    def service_threads() -> int:
+        return len(os.listdir(f"/proc/{sbx.proc.pid}/task"))
+
+    before = service_threads()
+    sid = create_sandbox(sbx, {"timeout": 3600})["sandboxId"]
+    expect_ok(sbx, sid, "x = 1")
+    assert service_threads() > before
+    assert delete_sandbox(sbx, sid) == 204
+    wait_until(lambda: service_threads() <= before, 10,
+               message=lambda _: f"{service_threads()} threads, {before} before the sandbox")
+
+
 def test_sigterm_destroys_every_sandbox(service_factory):
     svc = service_factory({"WARM_POOL_SIZE": "1", "WARM_POOL_LANGUAGES": "python",
                            "SHUTDOWN_GRACE_MS": "500", "INTERRUPT_GRACE_MS": "300"})
