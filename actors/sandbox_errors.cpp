@@ -20,7 +20,8 @@ caf::error make_error(const api_error& err) {
 }
 
 api_error to_api_error(const caf::error& err) {
-  if (err.category() == category && err.code() == static_cast<std::uint8_t>(sandbox_errc::backend) &&
+  if (err.category() == category &&
+      err.code() == static_cast<std::uint8_t>(sandbox_errc::backend) &&
       err.context().match_elements<std::string, std::string, int, int>()) {
     const auto& ctx = err.context();
     return {ctx.get_as<int>(2), ctx.get_as<std::string>(1), ctx.get_as<std::string>(0),
