@@ -19,16 +19,30 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
 }
 
-std::string iso_time(std::int64_t unix_ms) {
-  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+namespace {
+
+/// "2026-11-26T12:00:00" + "." + `fraction` zero-padded to `digits` + `zone`.
+std::string utc_time(std::int64_t seconds_since_epoch, std::int64_t fraction, int digits,
+                     const char* zone) {
+  const auto seconds = static_cast<std::time_t>(seconds_since_epoch);
   std::tm utc{};
   ::gmtime_r(&seconds, &utc);
-  char buf[32];
-  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
-  char out[48];
-  std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buf,
-                static_cast<int>(unix_ms % 1000));
+  char date[32];
+  const auto n = std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
+  char out[64];
+  std::snprintf(out, sizeof out, "%.*s.%0*lld%s", static_cast<int>(n), date, digits,
+                static_cast<long long>(fraction), zone);
   return out;
+}
+
+}  // namespace
+
+std::string iso_time(std::int64_t unix_ms) {
+  return utc_time(unix_ms / 1000, unix_ms % 1000, 3, "Z");
+}
+
+std::string iso_time_us(std::int64_t unix_us) {
+  return utc_time(unix_us / 1'000'000, unix_us % 1'000'000, 6, "+00:00");
 }
 
 std::string error_body(const api_error& err) {

@@ -33,6 +33,9 @@ std::string result_message(const execution_report& report);
 
 /// RFC 3339 UTC time with milliseconds, e.g. "2026-11-26T12:00:00.000Z".
 std::string iso_time(std::int64_t unix_ms);
+/// The same with microseconds and "+00:00", as Jupyter dates its messages
+/// (E2B's stdout/stderr timestamps), e.g. "2026-11-26T12:00:00.000123+00:00".
+std::string iso_time_us(std::int64_t unix_us);
 
 /// A string member of an untrusted JSON object; empty when absent or not a string.
 std::string string_field(const nlohmann::json& object, const char* key);

@@ -3,8 +3,6 @@
 #include "core/json_mapping.hpp"
 
 #include <cctype>
-#include <cstdio>
-#include <ctime>
 #include <thread>
 
 namespace codeexec::http::e2b {
@@ -36,18 +34,6 @@ nlohmann::json listed_fields(const nlohmann::json& ours, const sandbox_identity&
 
 }  // namespace
 
-std::string jupyter_time(std::int64_t unix_us) {
-  const auto seconds = static_cast<std::time_t>(unix_us / 1'000'000);
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  char date[32];
-  const auto n = std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
-  char out[64];
-  std::snprintf(out, sizeof out, "%.*s.%06d+00:00", static_cast<int>(n), date,
-                static_cast<int>(unix_us % 1'000'000));
-  return out;
-}
-
 std::string event_line(const kernel_event& event, std::int64_t unix_us) {
   switch (event.type) {
     case kernel_event::kind::stdout_text:
@@ -55,7 +41,7 @@ std::string event_line(const kernel_event& event, std::int64_t unix_us) {
       // The Python SDK reads `timestamp` of every stdout/stderr line (§3.4).
       return line({{"type", event.type == kernel_event::kind::stdout_text ? "stdout" : "stderr"},
                    {"text", event.text},
-                   {"timestamp", jupyter_time(unix_us)}});
+                   {"timestamp", iso_time_us(unix_us)}});
     case kernel_event::kind::result: {
       nlohmann::json out = {{"type", "result"}};
       if (event.result.is_object()) out.update(event.result);

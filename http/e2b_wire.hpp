@@ -29,9 +29,6 @@ std::string end_of_execution_line();
 /// An error the server itself reports inside the stream (name, value, no traceback).
 std::string error_line(std::string_view name, std::string_view value);
 
-/// ISO-8601 with microseconds and +00:00, as Jupyter's message dates.
-std::string jupyter_time(std::int64_t unix_us);
-
 /// Control-plane error body: {"code": status, "message"} (§1).
 std::string control_error(const api_error& err);
 /// The edge proxy's body for a data-plane request to a sandbox that is gone (§2).

@@ -75,3 +75,9 @@ TEST_CASE("error bodies have code and message") {
   CHECK(json::parse(error_body({404, "not_found", "nope"})) ==
         json{{"error", {{"code", "not_found"}, {"message", "nope"}}}});
 }
+
+TEST_CASE("times are RFC 3339 UTC with milliseconds, or microseconds for Jupyter-style dates") {
+  CHECK(iso_time(1'767'225'600'007) == "2026-01-01T00:00:00.007Z");
+  CHECK(iso_time_us(1'767'225'600'000'042) == "2026-01-01T00:00:00.000042+00:00");
+  CHECK(iso_time_us(1'767'225'659'999'999) == "2026-01-01T00:00:59.999999+00:00");
+}
