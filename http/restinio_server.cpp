@@ -76,17 +76,35 @@ restinio::http_status_line_t status_line(int status) {
     case 401:
       reason = "Unauthorized";
       break;
+    case 403:
+      reason = "Forbidden";
+      break;
     case 404:
       reason = "Not Found";
       break;
     case 405:
       reason = "Method Not Allowed";
       break;
+    case 409:
+      reason = "Conflict";
+      break;
+    case 410:
+      reason = "Gone";
+      break;
     case 413:
       reason = "Payload Too Large";
       break;
+    case 415:
+      reason = "Unsupported Media Type";
+      break;
     case 429:
       reason = "Too Many Requests";
+      break;
+    case 501:
+      reason = "Not Implemented";
+      break;
+    case 502:
+      reason = "Bad Gateway";
       break;
     case 503:
       reason = "Service Unavailable";
