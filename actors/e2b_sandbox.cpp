@@ -212,12 +212,12 @@ cell_outcome stream_outcome(pointer self, const cell& c, const e2b::stream_end& 
     out.stdout_truncated = out.stderr_truncated = true;
     return out;
   }
-  if (status != 0 && status != 200) {
+  // Refused before any line: an HTTP error, or no answer at all (status 0).
+  if (status != 200) {
     if (status == 404 && !c.request.context_id.empty())
       return refusal(to_api_error(unknown_context(c.request.context_id)));
     return refusal(e2b::to_api_error("run the code", response));
   }
-  if (status == 0) return refusal(e2b::to_api_error("run the code", response));
   if (!end.problem.empty()) {
     out.how = cell_end::broken;
     out.detail = "E2B's output stream could not be read: " + end.problem;
