@@ -43,10 +43,7 @@ class ndjson_execution {
   void end() {
     std::lock_guard lock{mutex_};
     ended_ = true;
-    if (stream_) {
-      stream_->write(e2b::end_of_execution_line());
-      stream_->finish();
-    }
+    if (stream_) finish_locked();
   }
 
   void open(std::shared_ptr<chunked_reply> stream, std::string first_line) {
@@ -55,13 +52,16 @@ class ndjson_execution {
     stream_->write(std::move(first_line));
     for (auto& line : early_) stream_->write(std::move(line));
     early_.clear();
-    if (ended_) {
-      stream_->write(e2b::end_of_execution_line());
-      stream_->finish();
-    }
+    if (ended_) finish_locked();
   }
 
  private:
+  /// `end_of_execution` is always the last line (§3.1).
+  void finish_locked() {
+    stream_->write(e2b::end_of_execution_line());
+    stream_->finish();
+  }
+
   std::mutex mutex_;
   std::shared_ptr<chunked_reply> stream_;  // guarded by mutex_
   std::vector<std::string> early_;         // guarded by mutex_
