@@ -46,6 +46,11 @@ sandbox_actor e2b_backend::acquire(caf::actor_system& system, language lang,
   return sandbox;
 }
 
+std::optional<std::string> e2b_backend::unsupported(const execution_request& request) const {
+  if (request.stdin_open || !request.stdin_data.empty()) return std::string{e2b_no_stdin};
+  return std::nullopt;
+}
+
 bool e2b_backend::has_room(language, const resource_limits&) const {
   return live_->load() < cfg_.max_sandboxes;
 }
@@ -59,6 +64,7 @@ nlohmann::json e2b_backend::describe() const {
           {"template", settings_.template_id},
           {"languages", std::move(languages)},
           {"capabilities", nlohmann::json::array()},
+          {"requestsInFlight", http_.active()},
           {"live", live_->load()}};
 }
 

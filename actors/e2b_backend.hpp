@@ -39,6 +39,8 @@ class e2b_backend final : public sandbox_backend {
 
   /// Every language of the service is a kernel of code-interpreter-v1.
   std::optional<std::string> unavailable(language) const override { return std::nullopt; }
+  /// E2B's Code Interpreter gives code no stdin.
+  std::optional<std::string> unsupported(const execution_request& request) const override;
 
   nlohmann::json describe() const override;
   std::size_t live() const override { return live_->load(); }

@@ -426,9 +426,7 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
       [self](atom::run, run_cell& request, event_sink_actor sink) -> caf::result<cell_outcome> {
         auto& st = self->state;
         if (request.stdin_open || !request.stdin_data.empty())
-          return refusal({400, "not_supported_by_backend",
-                          "stdin is not supported by the E2B backend: E2B's Code Interpreter "
-                          "gives code no input"});
+          return refusal({400, "not_supported_by_backend", std::string{e2b_no_stdin}});
         if (st.failure) return refusal(*st.failure);
         const auto id = request.id;
         auto [it, fresh] = st.cells.try_emplace(id);
@@ -463,7 +461,8 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
         st.cells.erase(it);
       },
       [](atom::input, const std::string&, const std::string&, bool) {
-        // Cells with stdin are refused at `run`: nothing can be waiting for input here.
+        // Cells with stdin are refused (by the service, and at `run`): nothing can be
+        // waiting for input here.
       },
       [self](atom::interrupt, const std::string& context_id) -> std::uint64_t {
         auto& st = self->state;

@@ -27,9 +27,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace codeexec {
+
+/// Why a cell with stdin cannot run on E2B.
+inline constexpr std::string_view e2b_no_stdin =
+    "stdin is not supported by the E2B backend: E2B's Code Interpreter gives code no input";
 
 /// What every E2B sandbox of a backend shares; the backend outlives its sandboxes.
 struct e2b_environment {

@@ -41,6 +41,10 @@ class local_backend final : public sandbox_backend {
 
   /// This host's kernels: a language is missing when its interpreter is.
   std::optional<std::string> unavailable(language lang) const override;
+  /// The local sandbox runs every request its language can.
+  std::optional<std::string> unsupported(const execution_request&) const override {
+    return std::nullopt;
+  }
 
   /// For /health: what is enforced here, the languages, and how many sandboxes live.
   nlohmann::json describe() const override;

@@ -5,6 +5,7 @@
 
 #include "actors/actors.hpp"
 #include "core/config.hpp"
+#include "core/execution.hpp"
 #include "core/language.hpp"
 #include "core/limits.hpp"
 
@@ -38,6 +39,9 @@ class sandbox_backend {
 
   /// Why `lang` cannot run on this backend, or nothing when it can.
   virtual std::optional<std::string> unavailable(language lang) const = 0;
+  /// Why this backend cannot run `request` at all (a feature it lacks), or nothing.
+  /// Asked before any sandbox is made, so a refused request costs none.
+  virtual std::optional<std::string> unsupported(const execution_request& request) const = 0;
 
   /// For /health: {"backend", "languages", "capabilities"}.
   virtual nlohmann::json describe() const = 0;

@@ -203,6 +203,8 @@ struct service::impl {
     if (shutting_down) return api_error{503, "shutting_down", "The service is shutting down", 5};
     if (request.sandbox_id.empty())
       if (auto err = check_available(request.lang)) return *err;
+    if (auto reason = backend->unsupported(request))
+      return api_error{400, "not_supported_by_backend", std::move(*reason)};
     auto source = source_for(request);
     if (auto* err = std::get_if<api_error>(&source)) return *err;
     std::unique_lock lock{mutex};
@@ -544,7 +546,7 @@ nlohmann::json service::health() const {
     running = impl_->running.size();
   }
   auto backend = impl_->backend->describe();
-  return {
+  nlohmann::json body = {
       {"status", impl_->shutting_down ? "shutting_down" : "ok"},
       {"backend", backend["backend"]},
       {"sandboxes",
@@ -556,6 +558,10 @@ nlohmann::json service::health() const {
       {"clients", {{"connected", impl_->connected_clients.load()}}},
       {"capabilities", backend["capabilities"]},
   };
+  // The E2B backend's calls still under way: a sandbox being made or killed.
+  if (backend.contains("requestsInFlight"))
+    body["e2b"] = {{"requestsInFlight", backend["requestsInFlight"]}};
+  return body;
 }
 
 nlohmann::json service::readiness() const {

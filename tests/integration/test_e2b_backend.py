@@ -103,12 +103,24 @@ def svc(fake, request, tmp_path_factory):
         instance.close_log()
 
 
+def wait_settled(svc, fake: FakeE2B, timeout: float = 15):
+    """Waits until the service has no E2B sandbox and no E2B call under way (a create
+    still in flight would make a sandbox after the check), then until E2B has no
+    sandbox alive."""
+    def settled():
+        body = svc.health()
+        return body["sandboxes"]["live"] == 0 and body["e2b"]["requestsInFlight"] == 0
+    wait_until(settled, timeout, message=lambda _: f"the service is not settled: {svc.health()}")
+    fake.wait_all_killed(timeout)
+
+
 @pytest.fixture(autouse=True)
-def clean_fake(fake):
-    """Each test starts without faults and ends with every E2B sandbox killed."""
+def clean_fake(svc, fake):
+    """Each test starts without faults and ends with every E2B sandbox killed and
+    nothing left under way."""
     fake.reset()
     yield
-    fake.wait_all_killed()
+    wait_settled(svc, fake)
 
 
 def execute(svc, code: str, **fields):
@@ -213,10 +225,15 @@ def test_output_cap_is_enforced_on_the_stream(svc):
     assert len(stdout_of(result)) <= 4096
 
 
-def test_stdin_is_refused_clearly(svc):
+def test_stdin_is_refused_clearly_before_any_sandbox_is_made(svc, fake):
     resp = execute(svc, "input()", stdin="hello\n")
     assert resp.status == 400, resp
     assert resp.body["error"]["code"] == "not_supported_by_backend", resp
+    assert not fake.requests("POST", "/v2/sandboxes"), "a refused request made a sandbox"
+    sid = create_sandbox(svc)
+    resp = sexec(svc, sid, "input()", interactive=True)
+    assert resp.status == 400 and resp.body["error"]["code"] == "not_supported_by_backend", resp
+    assert svc.http("DELETE", f"/sandboxes/{sid}").status == 204
 
 
 # =========================================================================
