@@ -73,12 +73,8 @@ bool needs_access_token(const std::string& path, bool envd) {
 
 }  // namespace
 
-e2b_routes::e2b_routes(const config& cfg, service& svc)
-    : cfg_(cfg),
-      service_(svc),
-      keys_(api_keys::load(cfg.api_keys, cfg.api_keys_file)),
-      limiter_(static_cast<double>(cfg.key_rate_limit_rps),
-               static_cast<double>(cfg.key_rate_limit_burst)) {}
+e2b_routes::e2b_routes(const config& cfg, service& svc, access_policy& access)
+    : cfg_(cfg), service_(svc), access_(access) {}
 
 void e2b_routes::handle(e2b_plane plane, const request_info& req, std::string body,
                         responder respond) {

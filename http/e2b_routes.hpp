@@ -11,9 +11,8 @@
 #pragma once
 
 #include "actors/service.hpp"
-#include "core/api_keys.hpp"
+#include "core/access_policy.hpp"
 #include "core/config.hpp"
-#include "core/rate_limiter.hpp"
 #include "http/chunked_reply.hpp"
 #include "http/e2b_wire.hpp"
 #include "http/routes.hpp"
@@ -43,7 +42,8 @@ enum class e2b_plane {
 
 class e2b_routes {
  public:
-  e2b_routes(const config& cfg, service& svc);
+  /// `access` (keys, rate limits) is shared with the native API; it outlives this.
+  e2b_routes(const config& cfg, service& svc, access_policy& access);
 
   /// Handles a request that came to a listener of `plane`; `respond` answers once.
   void handle(e2b_plane plane, const request_info& req, std::string body, responder respond);
@@ -98,8 +98,7 @@ class e2b_routes {
 
   const config& cfg_;
   service& service_;
-  api_keys keys_;
-  rate_limiter limiter_;
+  access_policy& access_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, entry_ptr> sandboxes_;  // guarded by mutex_
   // The debug sandbox, and who waits for it while it starts (guarded by mutex_).

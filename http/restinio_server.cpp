@@ -352,7 +352,8 @@ class keepalive_ticker {
 
 class restinio_server final : public server {
  public:
-  restinio_server(const config& cfg, service& svc) : cfg_(cfg), service_(svc), routes_(cfg, svc) {
+  restinio_server(const config& cfg, service& svc)
+      : cfg_(cfg), service_(svc), access_(cfg), routes_(cfg, svc, access_) {
     // The E2B listeners first: the main listener's "listening" line tells that all serve.
     start_e2b_listeners();
     running_ = restinio::run_async<traits>(
@@ -474,7 +475,7 @@ class restinio_server final : public server {
 
   void start_e2b_listeners() {
     if (cfg_.e2b_compat_port == 0 && !cfg_.e2b_compat_debug_ports) return;
-    e2b_ = std::make_unique<e2b_routes>(cfg_, service_);
+    e2b_ = std::make_unique<e2b_routes>(cfg_, service_, access_);
     ticker_ = std::make_unique<keepalive_ticker>();
     if (cfg_.e2b_compat_port != 0) listen_e2b(cfg_.host, cfg_.e2b_compat_port, e2b_plane::routed);
     // The SDK's debug mode talks to these fixed ports on localhost, unauthenticated:
@@ -653,6 +654,7 @@ class restinio_server final : public server {
 
   const config& cfg_;
   service& service_;
+  access_policy access_;  // one key budget for every listener
   routes routes_;
   std::uint16_t bound_port_ = 0;
   std::mutex mutex_;

@@ -93,13 +93,8 @@ reply error_reply(const api_error& err) {
   return r;
 }
 
-routes::routes(const config& cfg, service& svc)
-    : cfg_(cfg),
-      service_(svc),
-      keys_(api_keys::load(cfg.api_keys, cfg.api_keys_file)),
-      limiter_(static_cast<double>(cfg.key_rate_limit_rps),
-               static_cast<double>(cfg.key_rate_limit_burst)),
-      cors_origins_(split_list(cfg.cors_origins)) {}
+routes::routes(const config& cfg, service& svc, access_policy& access)
+    : cfg_(cfg), service_(svc), access_(access), cors_origins_(split_list(cfg.cors_origins)) {}
 
 std::vector<std::pair<std::string, std::string>> routes::cors_headers(
     std::optional<std::string_view> origin) const {
@@ -113,15 +108,15 @@ std::vector<std::pair<std::string, std::string>> routes::cors_headers(
 }
 
 std::variant<std::string, api_error> routes::authenticate(const request_info& req) {
-  if (keys_.open()) return std::string{};
+  if (access_.keys.open()) return std::string{};
   std::optional<std::string_view> presented;
   if (req.authorization) presented = api_keys::bearer_token(*req.authorization);
   if (!presented && req.token) presented = req.token;
   if (!presented)
     return api_error{401, "unauthorized", "An API key is required: Authorization: Bearer <key>"};
-  auto owner = keys_.identify(*presented);
+  auto owner = access_.keys.identify(*presented);
   if (!owner) return api_error{401, "unauthorized", "The API key is not valid"};
-  if (const int wait = limiter_.acquire(*owner); wait > 0)
+  if (const int wait = access_.limiter.acquire(*owner); wait > 0)
     return api_error{429, "rate_limited",
                      "Too many requests for this API key (" +
                          std::to_string(cfg_.key_rate_limit_rps) + " per second)",

@@ -4,10 +4,9 @@
 #pragma once
 
 #include "actors/service.hpp"
+#include "core/access_policy.hpp"
 #include "core/api_error.hpp"
-#include "core/api_keys.hpp"
 #include "core/config.hpp"
-#include "core/rate_limiter.hpp"
 
 #include <functional>
 #include <optional>
@@ -59,7 +58,8 @@ struct websocket_grant {
 
 class routes {
  public:
-  routes(const config& cfg, service& svc);
+  /// `access` (keys, rate limits) is shared with the other listeners; it outlives this.
+  routes(const config& cfg, service& svc, access_policy& access);
 
   /// Handles a request. `respond` is called exactly once, possibly from another thread.
   void handle(const request_info& req, std::string body, reply_fn respond);
@@ -83,8 +83,7 @@ class routes {
 
   const config& cfg_;
   service& service_;
-  api_keys keys_;
-  rate_limiter limiter_;
+  access_policy& access_;
   std::vector<std::string> cors_origins_;
 };
 

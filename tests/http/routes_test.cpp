@@ -19,7 +19,8 @@ struct routes_fixture {
     return c;
   }();
   service svc{cfg};
-  http::routes routes{cfg, svc};
+  access_policy access{cfg};
+  http::routes routes{cfg, svc, access};
 
   http::reply call(http::routes& r, std::string_view method, std::string_view path,
                    std::string body = {}, std::optional<std::string_view> authorization = {},
@@ -100,7 +101,8 @@ TEST_CASE_FIXTURE(routes_fixture,
   config keyed = cfg;
   keyed.api_keys = "alpha, beta";
   keyed.key_rate_limit_rps = 0;
-  http::routes guarded{keyed, svc};
+  access_policy keyed_access{keyed};
+  http::routes guarded{keyed, svc, keyed_access};
   CHECK(call(guarded, "GET", "/health").status == 200);
   CHECK(call(guarded, "GET", "/metrics").status == 200);
   const auto missing = call(guarded, "POST", "/execute", R"({"code":""})");
@@ -128,7 +130,8 @@ TEST_CASE_FIXTURE(routes_fixture, "a key over its rate gets 429 with Retry-After
   keyed.api_keys = "alpha";
   keyed.key_rate_limit_rps = 1;
   keyed.key_rate_limit_burst = 2;
-  http::routes guarded{keyed, svc};
+  access_policy keyed_access{keyed};
+  http::routes guarded{keyed, svc, keyed_access};
   CHECK(call(guarded, "POST", "/execute", "{}", "Bearer alpha").status == 400);
   CHECK(call(guarded, "POST", "/execute", "{}", "Bearer alpha").status == 400);
   const auto limited = call(guarded, "POST", "/execute", "{}", "Bearer alpha");
@@ -137,13 +140,28 @@ TEST_CASE_FIXTURE(routes_fixture, "a key over its rate gets 429 with Retry-After
   CHECK(header(limited, "Retry-After") == "1");
 }
 
+TEST_CASE_FIXTURE(routes_fixture, "listeners sharing an access policy share each key's budget") {
+  config keyed = cfg;
+  keyed.api_keys = "alpha";
+  keyed.key_rate_limit_rps = 1;
+  keyed.key_rate_limit_burst = 2;
+  access_policy shared{keyed};
+  http::routes first{keyed, svc, shared};
+  http::routes second{keyed, svc, shared};
+  CHECK(call(first, "POST", "/execute", "{}", "Bearer alpha").status == 400);
+  CHECK(call(second, "POST", "/execute", "{}", "Bearer alpha").status == 400);
+  CHECK(call(second, "POST", "/execute", "{}", "Bearer alpha").status == 429);
+  CHECK(call(first, "POST", "/execute", "{}", "Bearer alpha").status == 429);
+}
+
 TEST_CASE_FIXTURE(routes_fixture, "CORS is off by default and answers allowed origins") {
   CHECK(header(call(routes, "GET", "/health", {}, {}, "https://app.example"),
                "Access-Control-Allow-Origin")
             .empty());
   config open = cfg;
   open.cors_origins = "https://app.example";
-  http::routes cors{open, svc};
+  access_policy open_access{open};
+  http::routes cors{open, svc, open_access};
   CHECK(header(call(cors, "GET", "/health", {}, {}, "https://app.example"),
                "Access-Control-Allow-Origin") == "https://app.example");
   CHECK(header(call(cors, "GET", "/health", {}, {}, "https://evil.example"),

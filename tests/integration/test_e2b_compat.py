@@ -15,7 +15,7 @@ import pycurl
 import pytest
 
 from helpers import http_request, wait_until
-from sandbox_helpers import module_instance
+from sandbox_helpers import auth, module_instance
 
 KEY = "e2b-compat-key"
 OTHER_KEY = "e2b-compat-other"
@@ -420,3 +420,16 @@ def test_debug_ports_serve_one_shared_sandbox(service_factory):
     assert stdout(ndjson(r.raw)) == "debug\n"
     # The debug sandbox is a sandbox of the service like any other.
     assert wait_until(lambda: svc.health()["sandboxes"]["stateful"] == 1, timeout=5)
+
+
+def test_a_key_has_one_rate_budget_on_both_listeners(service_factory):
+    port = free_port()
+    svc = service_factory(env={"E2B_COMPAT_PORT": str(port), "API_KEYS": KEY,
+                               "KEY_RATE_LIMIT_RPS": "1", "KEY_RATE_LIMIT_BURST": "2"})
+    e2b = E2b(svc, port)
+    # The burst of 2: one request on the native API, one on E2B's; the next is over.
+    assert svc.http("GET", "/sandboxes", headers=auth(KEY)).status == 200
+    assert e2b.api("GET", "/v2/sandboxes").status == 200
+    limited = e2b.api("GET", "/v2/sandboxes")
+    assert limited.status == 429, limited
+    assert limited.body["code"] == 429 and limited.headers.get("retry-after"), limited
