@@ -36,6 +36,9 @@ DEFAULT_BINARY = REPO_ROOT / "build" / "codeexec"
 SANDBOX_UID_BASE = 200000
 SANDBOX_UID_COUNT = 1024
 CGROUP_ROOT = "/sys/fs/cgroup"
+# The binary is an ASan/UBSan build (set by CTest): tests that measure the service's
+# cost (time, RSS) would measure the instrumentation instead.
+SANITIZED = bool(os.environ.get("CODEEXEC_SANITIZED"))
 
 MIB = 1024 * 1024
 
