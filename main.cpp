@@ -4,6 +4,8 @@
 #include "core/log.hpp"
 #include "http/server.hpp"
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -25,6 +27,19 @@ sigset_t block_stop_signals() {
   return set;
 }
 
+/// Every WebSocket, connection and sandbox holds descriptors (a sandbox: its pipes,
+/// pidfd and cgroup files), so the soft limit of 1024 some hosts start services with
+/// would cap the service far below MAX_SANDBOXES and MAX_CONNECTIONS. The hard limit
+/// is the operator's; sandboxes get their own (the launcher sets RLIMIT_NOFILE).
+void raise_open_files_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+    codeexec::log::warn("could not raise the open files limit to the hard limit",
+                        {{"hard", static_cast<std::uint64_t>(lim.rlim_max)}});
+}
+
 }  // namespace
 
 int main() {
@@ -39,6 +54,7 @@ int main() {
     return 2;
   }
   log::set_level(cfg.log_level);
+  raise_open_files_limit();
   std::unique_ptr<service> svc;
   std::unique_ptr<http::server> server;
   try {

@@ -62,9 +62,27 @@ int make_dir(const std::string& path) {
   return errno;
 }
 
+/// The whole content of an open cgroup file, read from its start again: kernfs
+/// regenerates it for a read at offset 0.
+std::optional<std::string> reread(const unique_fd& fd) {
+  if (!fd) return std::nullopt;
+  std::string text;
+  char buf[4096];
+  off_t offset = 0;
+  for (;;) {
+    const ssize_t n = ::pread(fd.get(), buf, sizeof buf, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    offset += n;
+  }
+  return text;
+}
+
 /// "key value" lines (memory.events, pids.events, cpu.stat, memory.oom_control).
-std::uint64_t read_keyed(const std::string& path, std::string_view key) {
-  const auto text = read_text(path);
+std::uint64_t read_keyed(const unique_fd& fd, std::string_view key) {
+  const auto text = reread(fd);
   if (!text) return 0;
   std::istringstream in(*text);
   std::string k;
@@ -74,14 +92,20 @@ std::uint64_t read_keyed(const std::string& path, std::string_view key) {
   return 0;
 }
 
-std::uint64_t read_number(const std::string& path) {
-  const auto text = read_text(path);
+std::uint64_t read_number(const unique_fd& fd) {
+  const auto text = reread(fd);
   if (!text) return 0;
   try {
     return std::stoull(*text);
   } catch (...) {
     return 0;
   }
+}
+
+/// A cgroup file kept open for reading; an invalid fd if it cannot be opened (it then
+/// reads as 0, as a missing file always did).
+unique_fd open_for_reading(const std::string& path) {
+  return unique_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
 }
 
 bool has_word(std::string_view list, std::string_view word, char sep) {
@@ -371,6 +395,7 @@ std::vector<std::string> existing_cgroup_parents(const std::string& prefix) {
 sandbox_cgroups& sandbox_cgroups::operator=(sandbox_cgroups&& other) noexcept {
   if (this != &other) {
     remove(200ms);
+    files_ = std::move(other.files_);
     dirs_ = std::move(other.dirs_);
     other.dirs_.clear();
     v2_dir_ = std::move(other.v2_dir_);
@@ -445,6 +470,7 @@ sandbox_cgroups sandbox_cgroups::create(const cgroup_layout& layout, const std::
     cg.pids_dir_ = *dir;
     if (!max_pids.empty() && !set(*dir + "/pids.max", max_pids, false)) return {};
   }
+  cg.open_usage_files();
   return cg;
 }
 
@@ -465,28 +491,33 @@ bool sandbox_cgroups::kill() const noexcept {
   return write_text(v2_dir_ + "/cgroup.kill", "1") == 0;
 }
 
+void sandbox_cgroups::open_usage_files() {
+  if (!memory_dir_.empty()) {
+    files_.peak = open_for_reading(memory_dir_ +
+                                   (memory_v2_ ? "/memory.peak" : "/memory.max_usage_in_bytes"));
+    files_.oom =
+        open_for_reading(memory_dir_ + (memory_v2_ ? "/memory.events" : "/memory.oom_control"));
+  }
+  if (!pids_dir_.empty()) files_.pids_events = open_for_reading(pids_dir_ + "/pids.events");
+  // cpu.stat's usage_usec is a core v2 file: present even without the cpu controller.
+  if (!v2_dir_.empty()) files_.cpu_stat = open_for_reading(v2_dir_ + "/cpu.stat");
+}
+
 usage sandbox_cgroups::read_usage() const {
   usage u;
-  if (!memory_dir_.empty()) {
-    if (memory_v2_) {
-      u.peak_memory_bytes = read_number(memory_dir_ + "/memory.peak");
-      u.oom_kills = read_keyed(memory_dir_ + "/memory.events", "oom_kill");
-    } else {
-      u.peak_memory_bytes = read_number(memory_dir_ + "/memory.max_usage_in_bytes");
-      u.oom_kills = read_keyed(memory_dir_ + "/memory.oom_control", "oom_kill");
-    }
-  }
-  if (!pids_dir_.empty()) u.pids_limit_hits = read_keyed(pids_dir_ + "/pids.events", "max");
+  u.peak_memory_bytes = read_number(files_.peak);
+  u.oom_kills = read_keyed(files_.oom, "oom_kill");
+  u.pids_limit_hits = read_keyed(files_.pids_events, "max");
   u.cpu_ns = read_cpu_ns();
   return u;
 }
 
 std::uint64_t sandbox_cgroups::read_cpu_ns() const {
-  // cpu.stat's usage_usec is a core v2 file: present even without the cpu controller.
-  return v2_dir_.empty() ? 0 : read_keyed(v2_dir_ + "/cpu.stat", "usage_usec") * 1000;
+  return read_keyed(files_.cpu_stat, "usage_usec") * 1000;
 }
 
 bool sandbox_cgroups::remove(std::chrono::milliseconds budget) noexcept {
+  files_ = {};
   if (dirs_.empty()) return true;
   try {
     const auto deadline = std::chrono::steady_clock::now() + budget;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "sandbox/launcher.hpp"
+#include "sandbox/unique_fd.hpp"
 
 #include <sys/types.h>
 
@@ -82,6 +83,17 @@ class sandbox_cgroups {
   const std::vector<std::string>& dirs() const noexcept { return dirs_; }
 
  private:
+  /// The files read_usage() reads, opened once at create: a read is a pread from
+  /// offset 0, not a path walk through /sys/fs/cgroup on every cell.
+  struct usage_files {
+    unique_fd peak;         ///< memory.peak (v2) or memory.max_usage_in_bytes (v1)
+    unique_fd oom;          ///< memory.events (v2) or memory.oom_control (v1)
+    unique_fd pids_events;  ///< pids.events
+    unique_fd cpu_stat;     ///< cpu.stat (v2)
+  };
+  void open_usage_files();
+
+  usage_files files_;
   std::vector<std::string> dirs_;  ///< every created directory
   std::string v2_dir_;
   bool v2_kill_ = false;

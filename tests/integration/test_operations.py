@@ -5,6 +5,7 @@ each against a real instance started for the test."""
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 import time
 
@@ -342,3 +343,20 @@ def test_a_slow_consumer_is_closed_with_1008(service_factory):
     assert close_code(last[1]) == 1008, last
     assert b"too slow" in last[1]
     assert svc.http("GET", "/health").status == 200
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_limit(service_factory):
+    """Sockets, sandboxes and their cgroup files all hold descriptors: a service started
+    with a soft limit of 1024 raises it to the hard limit the operator allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(1024, hard)
+    if low == hard:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))  # the service inherits it
+    try:
+        svc = service_factory()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with open(f"/proc/{svc.proc.pid}/limits") as f:
+        line = next(l for l in f if l.startswith("Max open files"))
+    assert line.split()[3:5] == [str(hard), str(hard)], line
