@@ -58,6 +58,14 @@ std::function<void(e2b::http_response)> reply_to(pointer self, std::uint64_t cal
 /// Answers everything still waiting and ends the actor; the state's destruction cancels
 /// the streams and kills the remote sandbox.
 /// Cells get `refused` if given, else `how`; a cell the service was stopping gets why.
+/// Answers a contexts call with `err` (a call holds the promise of its kind only; the
+/// others are unset and ignore it).
+void fail_call(call& pending, const caf::error& err) {
+  pending.info.deliver(err);
+  pending.list.deliver(err);
+  pending.removed.deliver(err);
+}
+
 void end_sandbox(pointer self, cell_end how, const std::string& detail,
                  const std::optional<api_error>& refused = std::nullopt) {
   auto& st = self->state;
@@ -76,11 +84,7 @@ void end_sandbox(pointer self, cell_end how, const std::string& detail,
   }
   st.cells.clear();
   const auto gone = refused ? make_error(*refused) : make_error(sandbox_errc::gone, detail);
-  for (auto& [id, pending] : st.calls) {
-    pending.info.deliver(gone);
-    pending.list.deliver(gone);
-    pending.removed.deliver(gone);
-  }
+  for (auto& [id, pending] : st.calls) fail_call(pending, gone);
   st.calls.clear();
   if (st.adopt_promise) st.adopt_promise->deliver(make_error(sandbox_errc::start_failed, detail));
   st.adopt_promise.reset();
@@ -272,6 +276,8 @@ void finish_call(pointer self, call& pending, e2b::http_response& response) {
       response.result.completed() && response.result.status >= 200 && response.result.status < 300;
   if (!ok && e2b::sandbox_gone(response) &&
       (pending.what == call::kind::timeout || response.result.status == 502)) {
+    // The call is out of st.calls already: sandbox_lost would not answer it.
+    fail_call(pending, make_error(e2b::sandbox_gone_error(remote_id(self), response)));
     sandbox_lost(self, response);
     return;
   }

@@ -345,6 +345,15 @@ def test_a_sandbox_gone_mid_life_ends_the_stateful_sandbox(svc, fake):
                message="the gone sandbox is still listed")
 
 
+def test_a_sandbox_gone_during_a_contexts_call_answers_it(svc, fake):
+    sid = create_sandbox(svc, timeout=120)
+    fake.faults({"op": "contexts", "status": 502})
+    resp = svc.http("POST", f"/sandboxes/{sid}/contexts", {"language": "javascript"}, timeout=30)
+    assert resp.status == 410 and resp.body["error"]["code"] == "sandbox_gone", resp
+    wait_until(lambda: svc.http("GET", f"/sandboxes/{sid}").status == 404, 10,
+               message="the gone sandbox is still listed")
+
+
 def test_create_errors_are_not_retried_when_final(svc, fake):
     fake.faults({"op": "create", "status": 401})
     resp = execute(svc, "1")
