@@ -14,16 +14,15 @@ std::string trim(std::string_view s) {
   return std::string{s.substr(first, last - first + 1)};
 }
 
-/// Equal without an early exit, so the time taken does not reveal how much of a
-/// key was right. (Lengths are not secret.)
+}  // namespace
+
+// Lengths are not secret.
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
   for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
 }
-
-}  // namespace
 
 api_keys api_keys::load(const std::string& list, const std::string& file) {
   api_keys keys;

@@ -8,6 +8,9 @@
 
 namespace codeexec {
 
+/// Whether two secrets are equal, in time that does not reveal where they differ.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
 class api_keys {
  public:
   api_keys() = default;

@@ -67,22 +67,14 @@ std::variant<nlohmann::json, api_error> native_create_body(const std::string& bo
 }  // namespace
 
 std::variant<std::string, api_error> e2b_routes::authenticate(const call& c) {
-  if (access_.keys.open()) return std::string{};
   auto presented = c.header("x-api-key");
   if (!presented) {
     // The deprecated bearer access token of E2B's schema.
     if (auto authorization = c.header("authorization"))
       if (auto token = api_keys::bearer_token(*authorization)) presented = std::string{*token};
   }
-  if (!presented) return api_error{401, "unauthorized", "An API key is required: X-API-Key"};
-  auto owner = access_.keys.identify(*presented);
-  if (!owner) return api_error{401, "unauthorized", "Invalid API key"};
-  if (const int wait = access_.limiter.acquire(*owner); wait > 0)
-    return api_error{
-        429, "rate_limited",
-        "Rate limit exceeded (" + std::to_string(cfg_.key_rate_limit_rps) + " requests per second)",
-        wait};
-  return *owner;
+  return access_.admit(presented ? std::optional<std::string_view>{*presented} : std::nullopt,
+                       "X-API-Key");
 }
 
 void e2b_routes::control_plane(const call_ptr& c) {

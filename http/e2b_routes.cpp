@@ -56,14 +56,6 @@ destination locate(e2b_plane plane, const request_info& req) {
   return {surface::closed_port, sandbox};
 }
 
-/// Compares a presented token without revealing where it differs.
-bool same_token(std::string_view presented, std::string_view expected) {
-  unsigned char diff = presented.size() == expected.size() ? 0 : 1;
-  for (std::size_t i = 0; i < presented.size() && i < expected.size(); ++i)
-    diff |= static_cast<unsigned char>(presented[i] ^ expected[i]);
-  return diff == 0;
-}
-
 /// Whether the request must carry the sandbox's envd access token. The SDK sends it to
 /// envd and to /execute; its /contexts and /health calls go without (§2).
 bool needs_access_token(const std::string& path, bool envd) {
@@ -121,7 +113,7 @@ void e2b_routes::with_sandbox(const call_ptr& c, const std::string& id, bool deb
     const auto token = c->header("x-access-token");
     const auto& expected = sandbox->identity.access_token;
     if (!expected.empty() &&
-        (token ? !same_token(*token, expected) : needs_access_token(c->path, envd)))
+        (token ? !constant_time_equal(*token, expected) : needs_access_token(c->path, envd)))
       return c->error({401, "unauthorized",
                        "The X-Access-Token header does not match the sandbox's envdAccessToken"});
     c->owner = sandbox->owner;

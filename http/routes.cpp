@@ -108,20 +108,10 @@ std::vector<std::pair<std::string, std::string>> routes::cors_headers(
 }
 
 std::variant<std::string, api_error> routes::authenticate(const request_info& req) {
-  if (access_.keys.open()) return std::string{};
   std::optional<std::string_view> presented;
   if (req.authorization) presented = api_keys::bearer_token(*req.authorization);
   if (!presented && req.token) presented = req.token;
-  if (!presented)
-    return api_error{401, "unauthorized", "An API key is required: Authorization: Bearer <key>"};
-  auto owner = access_.keys.identify(*presented);
-  if (!owner) return api_error{401, "unauthorized", "The API key is not valid"};
-  if (const int wait = access_.limiter.acquire(*owner); wait > 0)
-    return api_error{429, "rate_limited",
-                     "Too many requests for this API key (" +
-                         std::to_string(cfg_.key_rate_limit_rps) + " per second)",
-                     wait};
-  return *owner;
+  return access_.admit(presented, "Authorization: Bearer <key>");
 }
 
 /// One request on its way through the routes.
