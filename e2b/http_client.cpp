@@ -62,9 +62,11 @@ struct transfer_state {
   http_client::request_id id = 0;
   http_request request;
   http_callbacks callbacks;
-  easy_ptr easy;
+  // libcurl uses the header list and the error buffer until the easy handle is
+  // cleaned up: declared before it, they are destroyed after it.
   slist_ptr header_list;
   char error_buffer[CURL_ERROR_SIZE] = {};
+  easy_ptr easy;
   clock::time_point start_at;
   bool in_multi = false;
   // The response as its headers arrive (the last response wins over 1xx ones).
