@@ -33,19 +33,6 @@ const std::string& remote_id(pointer self) {
   return self->state.remote ? self->state.remote->id() : none;
 }
 
-cell_outcome refusal(api_error err) {
-  cell_outcome out;
-  out.how = cell_end::refused;
-  out.detail = err.message;
-  out.refusal = std::move(err);
-  return out;
-}
-
-caf::error unknown_context(const std::string& context_id) {
-  return make_error(sandbox_errc::unknown_context,
-                    "No context '" + context_id + "' in this sandbox");
-}
-
 /// Posts the reply of a contexts or timeout call back to the actor.
 std::function<void(e2b::http_response)> reply_to(pointer self, std::uint64_t call_id) {
   return [handle = caf::actor_cast<e2b_sandbox_actor>(self), call_id](e2b::http_response r) {
@@ -75,7 +62,7 @@ void end_sandbox(pointer self, cell_end how, const std::string& detail,
       out.how = *c.forced;
       out.detail = c.forced_detail;
     } else if (refused) {
-      out = refusal(*refused);
+      out = refused_cell(*refused);
     } else {
       out.how = how;
       out.detail = detail;
@@ -117,10 +104,6 @@ void sync_remote_timeout(pointer self) {
       *st.env.http,
       st.env.http->submit_buffered(e2b::timeout_request(*st.env.api, remote_id(self), seconds),
                                    max_reply_bytes, reply_to(self, id)));
-}
-
-void schedule_expiry(pointer self, std::chrono::milliseconds after) {
-  self->delayed_send(self, std::max(after, std::chrono::milliseconds(1)), atom::expire_v);
 }
 
 // ---- cells ---------------------------------------------------------------------------
@@ -219,8 +202,8 @@ cell_outcome stream_outcome(pointer self, const cell& c, const e2b::stream_end& 
   // Refused before any line: an HTTP error, or no answer at all (status 0).
   if (status != 200) {
     if (status == 404 && !c.request.context_id.empty())
-      return refusal(to_api_error(unknown_context(c.request.context_id)));
-    return refusal(e2b::to_api_error("run the code", response));
+      return refused_cell(to_api_error(unknown_context(c.request.context_id)));
+    return refused_cell(e2b::to_api_error("run the code", response));
   }
   if (!end.problem.empty()) {
     out.how = cell_end::broken;
@@ -391,7 +374,7 @@ void creation_failed(pointer self, api_error err) {
   for (const auto& id : st.waiting) {
     auto it = st.cells.find(id);
     if (it == st.cells.end()) continue;
-    it->second.promise.deliver(refusal(err));
+    it->second.promise.deliver(refused_cell(err));
     st.cells.erase(it);
   }
   st.waiting.clear();
@@ -432,11 +415,11 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
       [self](atom::run, run_cell& request, event_sink_actor sink) -> caf::result<cell_outcome> {
         auto& st = self->state;
         if (request.stdin_open || !request.stdin_data.empty())
-          return refusal({400, "not_supported_by_backend", std::string{e2b_no_stdin}});
-        if (st.failure) return refusal(*st.failure);
+          return refused_cell({400, "not_supported_by_backend", std::string{e2b_no_stdin}});
+        if (st.failure) return refused_cell(*st.failure);
         const auto id = request.id;
         auto [it, fresh] = st.cells.try_emplace(id);
-        if (!fresh) return refusal(api_error::bad_request("A cell '" + id + "' already runs"));
+        if (!fresh) return refused_cell(api_error::bad_request("A cell '" + id + "' already runs"));
         auto& c = it->second;
         c.request = std::move(request);
         c.sink = std::move(sink);

@@ -212,11 +212,6 @@ void kernel_failed(pointer self, context& ctx) {
   }
 }
 
-caf::error unknown_context(const std::string& context_id) {
-  return make_error(sandbox_errc::unknown_context,
-                    "No context '" + context_id + "' in this sandbox");
-}
-
 /// Sends the next queued cell of `ctx` to its kernel, starting the kernel if needed.
 void send_next(pointer self, context& ctx) {
   auto& st = self->state;
@@ -325,10 +320,6 @@ void stop_cell(pointer self, context& ctx, std::optional<cell_end> why, std::str
 }
 
 // ---- lifetime ------------------------------------------------------------------------
-
-void schedule_expiry(pointer self, std::chrono::milliseconds after) {
-  self->delayed_send(self, std::max(after, std::chrono::milliseconds(1)), atom::expire_v);
-}
 
 /// Replies to everything still waiting and ends the actor (the state's destructor
 /// kills and reaps the sandbox).
@@ -481,13 +472,6 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
   return {
       [self](atom::run, run_cell& request, event_sink_actor sink) -> caf::result<cell_outcome> {
         auto& st = self->state;
-        const auto refuse = [](api_error err) {
-          cell_outcome out;
-          out.how = cell_end::refused;
-          out.detail = err.message;
-          out.refusal = std::move(err);
-          return out;
-        };
         if (!st.process) {
           cell_outcome out;
           out.how = cell_end::start_failed;
@@ -497,18 +481,18 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         context* ctx = nullptr;
         if (!request.context_id.empty()) {
           ctx = st.find(request.context_id);
-          if (!ctx) return refuse(to_api_error(unknown_context(request.context_id)));
+          if (!ctx) return refused_cell(to_api_error(unknown_context(request.context_id)));
           if (request.lang_given && request.lang != ctx->lang)
-            return refuse(api_error::bad_request("Context '" + ctx->id + "' runs " +
-                                                 std::string{to_string(ctx->lang)} + ", not " +
-                                                 std::string{to_string(request.lang)}));
+            return refused_cell(api_error::bad_request(
+                "Context '" + ctx->id + "' runs " + std::string{to_string(ctx->lang)} + ", not " +
+                std::string{to_string(request.lang)}));
         } else {
           const auto lang = request.lang_given ? request.lang : st.lang;
           ctx = st.default_context(lang);
           if (!ctx) {
             caf::error err;
             ctx = add_context(self, lang, "/home/user", true, err);
-            if (!ctx) return refuse(to_api_error(err));
+            if (!ctx) return refused_cell(to_api_error(err));
           }
         }
         auto promise = self->make_response_promise<cell_outcome>();

@@ -73,6 +73,15 @@ struct cell_outcome {
   std::optional<api_error> refusal;
 };
 
+/// The outcome of a cell its sandbox refused to run: the client gets `err`.
+inline cell_outcome refused_cell(api_error err) {
+  cell_outcome out;
+  out.how = cell_end::refused;
+  out.detail = err.message;
+  out.refusal = std::move(err);
+  return out;
+}
+
 /// One kernel of a sandbox, as the contexts API shows it.
 struct context_info {
   std::string id;

@@ -51,4 +51,9 @@ api_error to_api_error(const caf::error& err) {
   return {404, "sandbox_not_found", "The sandbox has ended"};
 }
 
+caf::error unknown_context(const std::string& context_id) {
+  return make_error(sandbox_errc::unknown_context,
+                    "No context '" + context_id + "' in this sandbox");
+}
+
 }  // namespace codeexec

@@ -24,6 +24,9 @@ enum class sandbox_errc : std::uint8_t {
 /// A CAF error of the sandbox category, with the client-facing message as context.
 caf::error make_error(sandbox_errc code, std::string message);
 
+/// No context `context_id` in the sandbox.
+caf::error unknown_context(const std::string& context_id);
+
 /// A backend failure that reaches the client as `err` (status, code, Retry-After kept).
 caf::error make_error(const api_error& err);
 

@@ -2,8 +2,10 @@
 // the SANDBOX actor of every backend: the actor keeps one and asks it at each `expire`.
 #pragma once
 
+#include "actors/atoms.hpp"
 #include "actors/messages.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -41,5 +43,11 @@ struct sandbox_lifetime {
   /// An expiry check (logged when the sandbox ends); `busy`: running cells are not idle.
   check expire(bool busy);
 };
+
+/// Sends a SANDBOX actor its next `expire`, `after` from now.
+template <class Self>
+void schedule_expiry(Self* self, std::chrono::milliseconds after) {
+  self->delayed_send(self, std::max(after, std::chrono::milliseconds(1)), atom::expire_v);
+}
 
 }  // namespace codeexec
