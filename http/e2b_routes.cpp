@@ -93,9 +93,8 @@ void e2b_routes::handle(e2b_plane plane, const request_info& req, std::string bo
     case surface::control:
       return control_plane(c);
     case surface::closed_port:
-      return c->json(502, {{"sandboxId", dest.sandbox_id},
-                           {"message", "The sandbox is running but port is not open"},
-                           {"code", 502}});
+      return c->json(502, e2b::edge_proxy_error(dest.sandbox_id,
+                                                "The sandbox is running but port is not open"));
     case surface::code_interpreter:
       return with_sandbox(
           c, dest.sandbox_id, debug, false,
@@ -131,7 +130,7 @@ void e2b_routes::with_sandbox(const call_ptr& c, const std::string& id, bool deb
     forget(id);
     sandbox.reset();
   }
-  if (!sandbox) return c->json(502, nlohmann::json::parse(e2b::sandbox_not_found(id)));
+  if (!sandbox) return c->json(502, e2b::sandbox_not_found(id));
   proceed(sandbox);
 }
 

@@ -70,16 +70,16 @@ std::string end_of_execution_line() {
   return line({{"type", "end_of_execution"}});
 }
 
-std::string error_line(std::string_view name, std::string_view value) {
-  return line({{"type", "error"}, {"name", name}, {"value", value}, {"traceback", ""}});
-}
-
 std::string control_error(const api_error& err) {
   return dump({{"code", err.status}, {"message", err.message}});
 }
 
-std::string sandbox_not_found(std::string_view sandbox_id) {
-  return dump({{"sandboxId", sandbox_id}, {"message", "The sandbox was not found"}, {"code", 502}});
+nlohmann::json edge_proxy_error(std::string_view sandbox_id, std::string_view message) {
+  return {{"sandboxId", sandbox_id}, {"message", message}, {"code", 502}};
+}
+
+nlohmann::json sandbox_not_found(std::string_view sandbox_id) {
+  return edge_proxy_error(sandbox_id, "The sandbox was not found");
 }
 
 nlohmann::json sandbox_json(const nlohmann::json& ours, const sandbox_identity& who) {

@@ -26,13 +26,13 @@ std::string event_line(const kernel_event& event, std::int64_t unix_us);
 std::string execution_count_line(std::uint64_t count);
 std::string keepalive_line();
 std::string end_of_execution_line();
-/// An error the server itself reports inside the stream (name, value, no traceback).
-std::string error_line(std::string_view name, std::string_view value);
 
 /// Control-plane error body: {"code": status, "message"} (§1).
 std::string control_error(const api_error& err);
+/// The edge proxy's 502 body for a data-plane request it cannot pass on (§2).
+nlohmann::json edge_proxy_error(std::string_view sandbox_id, std::string_view message);
 /// The edge proxy's body for a data-plane request to a sandbox that is gone (§2).
-std::string sandbox_not_found(std::string_view sandbox_id);
+nlohmann::json sandbox_not_found(std::string_view sandbox_id);
 
 /// What the E2B side knows of one of our sandboxes.
 struct sandbox_identity {

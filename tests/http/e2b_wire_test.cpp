@@ -92,7 +92,7 @@ TEST_CASE("languages normalize as the Code Interpreter's") {
 TEST_CASE("errors in the control plane's and the edge proxy's bodies") {
   CHECK(nlohmann::json::parse(e2b::control_error({404, "sandbox_not_found", "gone"})) ==
         nlohmann::json{{"code", 404}, {"message", "gone"}});
-  CHECK(nlohmann::json::parse(e2b::sandbox_not_found("abc")) ==
-        nlohmann::json{
-            {"sandboxId", "abc"}, {"message", "The sandbox was not found"}, {"code", 502}});
+  CHECK(e2b::sandbox_not_found("abc") == nlohmann::json{{"sandboxId", "abc"},
+                                                        {"message", "The sandbox was not found"},
+                                                        {"code", 502}});
 }
