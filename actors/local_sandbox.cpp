@@ -182,9 +182,9 @@ void schedule_cpu_tick(pointer self) {
   self->delayed_send(self, cpu_check_interval, atom::tick_v);
 }
 
-std::uint64_t cpu_ms_of(pointer self, const cell& c) {
-  const auto now = self->state.process ? self->state.process->read_cpu_ns() : 0;
-  return now > c.cpu_start_ns ? (now - c.cpu_start_ns) / 1'000'000 : 0;
+/// The CPU time the sandbox used since `c` started, given its CPU time now.
+std::uint64_t cpu_ms_since(const cell& c, std::uint64_t now_ns) {
+  return now_ns > c.cpu_start_ns ? (now_ns - c.cpu_start_ns) / 1'000'000 : 0;
 }
 
 /// Answers every queued cell of `ctx` with `how` (they never ran).
@@ -249,7 +249,7 @@ void answer_current(pointer self, context& ctx, cell_outcome outcome) {
   if (st.process) {
     const auto u = st.process->read_usage();
     outcome.peak_memory_bytes = u.peak_memory_bytes;
-    outcome.cpu_ms = cpu_ms_of(self, c);
+    outcome.cpu_ms = cpu_ms_since(c, u.cpu_ns);
     // An OOM kill during this cell (the kernel may survive it: bash restarts its shell).
     outcome.oom_killed = outcome.oom_killed || u.oom_kills > c.oom_kills_start;
   }
@@ -808,11 +808,12 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         auto& st = self->state;
         st.tick_scheduled = false;
         bool any = false;
+        const auto now_ns = st.process ? st.process->read_cpu_ns() : 0;  // the whole tree's
         for (auto& [id, ctx] : st.contexts) {
           if (!ctx.current || !ctx.current->sent || ctx.current->forced) continue;
           const auto limit = ctx.current->request.cpu_limit_ms;
           if (limit == 0) continue;
-          if (cpu_ms_of(self, *ctx.current) > limit) {
+          if (cpu_ms_since(*ctx.current, now_ns) > limit) {
             log::info("CPU time limit reached: stopping the cell", {{"limitMs", limit}});
             stop_cell(self, ctx, cell_end::cpu_limit,
                       "The execution used more than its CPU time limit of " +

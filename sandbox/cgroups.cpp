@@ -28,21 +28,6 @@ std::string errno_text(int err) {
   return std::strerror(err);
 }
 
-std::optional<std::string> read_text(const std::string& path) {
-  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::nullopt;
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::nullopt;
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  return text;
-}
-
 /// Writes `value` with one write(2), as cgroupfs expects. Returns 0 or an errno.
 int write_text(const std::string& path, std::string_view value) {
   unique_fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
@@ -78,6 +63,10 @@ std::optional<std::string> reread(const unique_fd& fd) {
     offset += n;
   }
   return text;
+}
+
+std::optional<std::string> read_text(const std::string& path) {
+  return reread(unique_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)));
 }
 
 /// "key value" lines (memory.events, pids.events, cpu.stat, memory.oom_control).
