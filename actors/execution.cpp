@@ -30,7 +30,9 @@ void execution_state::publish(std::string message) {
 }
 
 void execution_state::emit(const kernel_event& event) {
-  if (auto message = output_message(id, event)) publish(std::move(*message));
+  // Messages only for WebSocket subscribers: a plain /execute has none to build for.
+  if (target.registry)
+    if (auto message = output_message(id, event)) publish(std::move(*message));
   if (target.on_event) target.on_event(event);
 }
 
@@ -125,11 +127,13 @@ void finish(execution_pointer self, const cell_outcome& outcome) {
     ev.error = *report.result.error;
     st.emit(ev);
   }
-  st.publish(result_message(report));
-  const bool ok = !report.result.error;
-  st.publish(status_message(
-      st.id, ok ? "completed" : "failed",
-      ok ? "Execution completed" : "Execution failed: " + report.result.error->name));
+  if (st.target.registry) {
+    st.publish(result_message(report));
+    const bool ok = !report.result.error;
+    st.publish(status_message(
+        st.id, ok ? "completed" : "failed",
+        ok ? "Execution completed" : "Execution failed: " + report.result.error->name));
+  }
   log::info("execution finished", {{"executionId", st.id},
                                    {"language", to_string(st.request.lang)},
                                    {"status", to_string(report.result.status)},
@@ -140,11 +144,7 @@ void finish(execution_pointer self, const cell_outcome& outcome) {
   // it pins the observer's memory: a stateful sandbox lives through thousands of
   // executions (the soak's service RSS grew 15 → 109 MiB in 10 min without this).
   self->demonitor(st.lease.sandbox.address());
-  // The pending timeout message keeps this actor (and its state) until it fires; the
-  // sandbox must not wait for it: a deleted sandbox's thread and memory stayed alive
-  // for up to the execution's timeout.
-  st.lease.sandbox = sandbox_actor{};
-  self->quit();
+  self->quit();  // destroys the state (stateful_actor::on_exit), its sandbox handle too
 }
 
 /// Ends the run early: kills a one-shot sandbox, or interrupts the cell of a stateful
