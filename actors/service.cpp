@@ -418,6 +418,10 @@ json_result service::get_sandbox(const std::string& owner, const std::string& id
   return sandbox_json(*record);
 }
 
+bool service::has_sandbox(const std::string& owner, const std::string& id) const {
+  return impl_->directory.find(owner, id) != nullptr;
+}
+
 void service::delete_sandbox(const std::string& owner, const std::string& id, json_callback done) {
   auto record = impl_->directory.find(owner, id);
   if (!record) return done(sandbox_not_found(id));

@@ -66,6 +66,8 @@ class service {
   void create_sandbox(sandbox_request request, json_callback done);
   json_result list_sandboxes(const std::string& owner) const;
   json_result get_sandbox(const std::string& owner, const std::string& id) const;
+  /// Whether `owner` has the sandbox `id` (a lookup, without building its JSON).
+  bool has_sandbox(const std::string& owner, const std::string& id) const;
   /// Ends a sandbox; `done` is called once its processes are gone.
   void delete_sandbox(const std::string& owner, const std::string& id, json_callback done);
   /// Sets a sandbox's idle timeout, counted from now.

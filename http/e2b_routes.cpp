@@ -126,7 +126,7 @@ void e2b_routes::with_sandbox(const call_ptr& c, const std::string& id, bool deb
       proceed(std::get<entry_ptr>(found));
     });
   }
-  if (sandbox && std::holds_alternative<api_error>(service_.get_sandbox(sandbox->owner, id))) {
+  if (sandbox && !service_.has_sandbox(sandbox->owner, id)) {
     forget(id);
     sandbox.reset();
   }
@@ -136,8 +136,7 @@ void e2b_routes::with_sandbox(const call_ptr& c, const std::string& id, bool deb
 
 void e2b_routes::with_debug_sandbox(std::function<void(std::variant<entry_ptr, api_error>)> then) {
   std::unique_lock lock{mutex_};
-  if (debug_sandbox_ && !std::holds_alternative<api_error>(
-                            service_.get_sandbox(debug_sandbox_->owner, debug_sandbox_->id))) {
+  if (debug_sandbox_ && service_.has_sandbox(debug_sandbox_->owner, debug_sandbox_->id)) {
     auto sandbox = debug_sandbox_;
     lock.unlock();
     return then(std::move(sandbox));
@@ -194,8 +193,7 @@ void e2b_routes::forget(const std::string& id) {
 void e2b_routes::prune() {
   std::lock_guard lock{mutex_};
   std::erase_if(sandboxes_, [this](const auto& item) {
-    return std::holds_alternative<api_error>(
-        service_.get_sandbox(item.second->owner, item.second->id));
+    return !service_.has_sandbox(item.second->owner, item.second->id);
   });
 }
 
