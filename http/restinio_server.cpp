@@ -318,8 +318,11 @@ class keepalive_ticker {
   keepalive_ticker& operator=(const keepalive_ticker&) = delete;
 
   void watch(const std::shared_ptr<restinio_chunked_reply>& reply) {
-    std::lock_guard lock{mutex_};
-    replies_.push_back(reply);
+    {
+      std::lock_guard lock{mutex_};
+      replies_.push_back(reply);
+    }
+    wake_.notify_all();  // the thread sleeps while there is nothing to watch
   }
 
  private:
@@ -327,7 +330,9 @@ class keepalive_ticker {
 
   void run() {
     std::unique_lock lock{mutex_};
-    while (!wake_.wait_for(lock, period, [this] { return stopping_; })) {
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || !replies_.empty(); });
+      if (stopping_ || wake_.wait_for(lock, period, [this] { return stopping_; })) return;
       std::vector<std::shared_ptr<restinio_chunked_reply>> live;
       std::erase_if(replies_, [&](const auto& weak) {
         auto reply = weak.lock();
