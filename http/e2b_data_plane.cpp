@@ -5,6 +5,7 @@
 #include "http/multipart.hpp"
 #include "http/path_match.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 
@@ -251,10 +252,13 @@ void e2b_routes::upload_files(const call_ptr& c, const entry_ptr& sandbox) {
   if (auto boundary = multipart_boundary(c->header("content-type").value_or(""))) {
     parts = parse_multipart(c->body, *boundary);
     if (!parts) return c->error(api_error::bad_request("The multipart body is malformed"));
+    // One file goes to ?path=; several each to their filename (§5). Other form fields
+    // do not count.
+    const auto file_parts = std::count_if(parts->begin(), parts->end(),
+                                          [](const auto& part) { return part.name == "file"; });
     for (const auto& part : *parts) {
       if (part.name != "file") continue;
-      // One file goes to ?path=; several each to their filename (§5).
-      auto target = path && parts->size() == 1 ? *path : part.filename;
+      auto target = path && file_parts == 1 ? *path : part.filename;
       if (target.empty())
         return c->error(api_error::bad_request("A file part needs a filename or ?path="));
       files.emplace_back(sandbox_path(target), part.body);

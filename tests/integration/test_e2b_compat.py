@@ -381,6 +381,18 @@ def test_files_upload_multipart_and_raw_then_read(e2b, sbx):
     assert r.status == 401, r
 
 
+def test_one_file_part_among_other_form_fields_goes_to_path(e2b, sbx):
+    boundary = "----codeexec-fields"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"other.txt\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\nthe file\r\n--{boundary}--\r\n").encode()
+    r = e2b.data(sbx, ENVD_PORT, "POST", "/files?path=fields/target.txt", body,
+                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status == 200, r
+    assert r.body == [{"path": "/home/user/fields/target.txt", "name": "target.txt", "type": "file"}], r
+    assert e2b.data(sbx, ENVD_PORT, "GET", "/files?path=/home/user/fields/target.txt").raw == b"the file"
+
+
 def test_envd_health_and_unserved_rpc(e2b, sbx):
     assert e2b.data(sbx, ENVD_PORT, "GET", "/health", token=False).status == 204
     r = e2b.data(sbx, ENVD_PORT, "POST", "/process.Process/Start", {"process": {"cmd": "ls"}})
