@@ -8,6 +8,7 @@ has already imported them.
 """
 
 import ast
+import contextlib
 import io
 import linecache
 import math
@@ -28,6 +29,7 @@ import runner_protocol  # noqa: E402
 from runner_protocol import EVENT_FD, MAX_FRAME, REQUEST_FD, read_requests  # noqa: E402
 del sys.path[0]
 
+RUNNER_DIR = os.path.dirname(os.path.abspath(__file__))
 FLUSH_DELAY = 0.020      # a partial line waits at most this long (seconds)
 MAX_TEXT = 1 << 20       # characters per stdout/stderr event, keeps frames far below MAX_FRAME
 MAX_ERROR_TEXT = 1 << 20  # characters kept of an error's value and traceback
@@ -296,32 +298,31 @@ class CellStdin:
             os.close(self._saved_fd)
 
 
-class PyplotShowHook:
-    """Import hook: once matplotlib.pyplot is imported, plt.show() displays the
-    open figures at once, as in Jupyter (the Agg backend's show() does nothing,
-    so a second plot after plt.show() would otherwise draw into the first figure).
+class PatchOnImport:
+    """Import hook: patches a module right after it is first imported, before
+    any user code sees it (plt.show() displaying figures, IPython's display()
+    and get_ipython() being this kernel's, PIL's show/save displaying the image).
+    `patches` maps a module name to a function of the module; a lookup per import.
     """
 
-    def __init__(self, show):
-        self._show = show
+    def __init__(self, patches):
+        self._patches = patches
 
     def find_spec(self, name, path, target=None):
-        if name != "matplotlib.pyplot":
+        patch = self._patches.pop(name, None)
+        if patch is None:
             return None
-        sys.meta_path.remove(self)
+        if not self._patches:
+            sys.meta_path.remove(self)
         import importlib.util
-        spec = importlib.util.find_spec(name)
+        spec = importlib.util.find_spec(name)  # the other finders: the patch is popped
         if spec is None or spec.loader is None:
             return spec
         exec_module = spec.loader.exec_module
 
         def exec_and_patch(module):
             exec_module(module)
-
-            def show(*args, **kwargs):
-                self._show()
-
-            module.show = show  # a plain function: matplotlib sets attributes on it
+            patch(module)
 
         spec.loader.exec_module = exec_and_patch
         return spec
@@ -338,6 +339,14 @@ class Kernel:
         sys.modules["__main__"] = main
         self.namespace = main.__dict__
         self._loop = None
+        self._shell = None
+        self._display_sink = None  # %%capture collects displayed values here
+
+    def shell(self):
+        """get_ipython(): the IPython support is loaded on its first use."""
+        if self._shell is None:
+            self._shell = runner_module("python_ipython").Shell(self)
+        return self._shell
 
     # ---- requests -------------------------------------------------------
 
@@ -393,19 +402,29 @@ class Kernel:
     def _execute(self, code, filename):
         lines = code.split("\n")
         linecache.cache[filename] = (len(code), None, [line + "\n" for line in lines], filename)
-        tree = ast.parse(code, filename)
+        value = self.evaluate(code, filename)
+        if value is not None:
+            self.namespace["_"] = value
+            self.display(value, main=True)
+
+    def evaluate(self, code, filename=None, line_offset=0):
+        """Runs code (IPython syntax too) in the namespace and returns the value of
+        its trailing expression: None without one or if the code ends with ";"
+        (IPython's "last_expr"). `line_offset`: lines of the cell before `code`."""
+        filename = filename or f"<cell-{self.execution_count}>"
+        tree, code = parse_cell(code, filename)
         last = None
-        # IPython's "last_expr": a trailing expression is evaluated separately
-        # and its value displayed, unless the cell ends with ";".
-        if tree.body and isinstance(tree.body[-1], ast.Expr) and not ends_with_semicolon(lines, tree.body[-1]):
+        if tree.body and isinstance(tree.body[-1], ast.Expr) and \
+                not ends_with_semicolon(code.split("\n"), tree.body[-1]):
             last = ast.Expression(tree.body.pop().value)
+        for node in (tree, last):
+            if node is not None and line_offset:
+                ast.increment_lineno(node, line_offset)
         if tree.body:
             self._run(compile(tree, filename, "exec", flags=COMPILE_FLAGS, dont_inherit=True))
-        if last is not None:
-            value = self._run(compile(last, filename, "eval", flags=COMPILE_FLAGS, dont_inherit=True))
-            if value is not None:
-                self.namespace["_"] = value
-                self.display(value, main=True)
+        if last is None:
+            return None
+        return self._run(compile(last, filename, "eval", flags=COMPILE_FLAGS, dont_inherit=True))
 
     def _run(self, code):
         value = eval(code, self.namespace)
@@ -427,8 +446,22 @@ class Kernel:
 
     # ---- rich output ----------------------------------------------------
 
-    def display(self, value, main=False):
-        self.channel.send(result_event(mime_bundle(value), main))
+    def display(self, value, main=False, raw=False):
+        """Sends `value` as a result; raw: `value` is a MIME bundle already."""
+        if self._display_sink is not None and not main:
+            self._display_sink(value)
+            return
+        bundle = dict(value) if raw and isinstance(value, dict) else mime_bundle(value)
+        self.channel.send(result_event(bundle, main))
+
+    @contextlib.contextmanager
+    def capturing_display(self, sink):
+        """Displayed values go to sink(value) instead of the client (%%capture)."""
+        saved, self._display_sink = self._display_sink, sink
+        try:
+            yield
+        finally:
+            self._display_sink = saved
 
     def show_figures(self):
         """Sends every open matplotlib figure as a PNG result, then closes them."""
@@ -439,6 +472,31 @@ class Kernel:
             figure = plt.figure(number)
             self.display(figure)
         plt.close("all")
+
+
+def parse_cell(code, filename):
+    """(tree, source): plain Python as is; otherwise the cell after IPython's
+    input transformations (magics, `!`, common indentation), if IPython is there."""
+    try:
+        return ast.parse(code, filename), code
+    except SyntaxError:
+        transformed = runner_module("python_ipython").transform(code)
+        if transformed is None or transformed.rstrip("\n") == code.rstrip("\n"):
+            raise
+    return ast.parse(transformed, filename), transformed
+
+
+def runner_module(name):
+    """A module of the runner directory (off sys.path for user code), imported once."""
+    module = sys.modules.get(name)
+    if module is None:
+        sys.path.insert(0, RUNNER_DIR)
+        try:
+            import importlib
+            module = importlib.import_module(name)
+        finally:
+            sys.path.remove(RUNNER_DIR)
+    return module
 
 
 def ends_with_semicolon(lines, node):
@@ -455,6 +513,12 @@ def mime_bundle(value):
         png = io.BytesIO()
         value.savefig(png, format="png", bbox_inches="tight")
         bundle["image/png"] = png.getvalue()
+        try:
+            chart = runner_module("python_charts").figure_chart(value)
+        except Exception:  # a chart E2B's shapes cannot describe: the PNG alone
+            chart = None
+        if chart:
+            bundle["e2b/chart"] = chart
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(value, pandas.DataFrame) and value.size <= MAX_DATA_CELLS:
         try:
@@ -543,7 +607,8 @@ def error_event(error):
     import traceback
     report = traceback.TracebackException.from_exception(error)
     strip_runner_frames(report, set())
-    text = "".join(report.format())
+    # A misused magic is reported as IPython does: its message alone.
+    text = f"UsageError: {value}" if type(error).__name__ == "UsageError" else "".join(report.format())
     return {"type": "error", "name": type(error).__name__, "value": value[:MAX_ERROR_TEXT],
             "traceback": text[-MAX_ERROR_TEXT:]}
 
@@ -561,7 +626,7 @@ def strip_runner_frames(report, seen):
     first = next((i for i, f in enumerate(frames) if f.filename.startswith("<cell-")), len(frames))
     import traceback
     report.stack = traceback.StackSummary.from_list(
-        [f for f in frames[first:] if f.filename != __file__])
+        [f for f in frames[first:] if os.path.dirname(f.filename) != RUNNER_DIR])
     strip_runner_frames(report.__cause__, seen)
     strip_runner_frames(report.__context__, seen)
     for member in getattr(report, "exceptions", None) or ():  # exception groups
@@ -593,14 +658,55 @@ def main():
     sys.stderr = OutStream(channel, "stderr", 2)
     kernel = Kernel(channel, guard)
 
-    def display(*values):
-        """IPython's display(): shows each value as a (non-main) result."""
+    def display(*values, raw=False, **options):
+        """IPython's display(): shows each value as a (non-main) result; raw=True
+        takes MIME bundles (dicts). Other options (display_id, metadata...) are ignored."""
         for value in values:
-            kernel.display(value)
+            kernel.display(value, raw=raw)
+
+    def publish_display_data(data, metadata=None, source=None, **options):
+        kernel.display(data, raw=True)
+
+    def patch_ipython_display(module):  # IPython.core.display_functions
+        module.display = display
+        module.publish_display_data = publish_display_data
+        module.update_display = lambda value, **options: display(value, raw=options.get("raw", False))
+        module.clear_output = lambda wait=False: None
+
+    def patch_getipython(module):  # IPython.core.getipython
+        module.get_ipython = kernel.shell
+
+    def patch_pyplot(module):
+        def show(*args, **kwargs):
+            kernel.show_figures()
+
+        module.show = show  # a plain function: matplotlib sets attributes on it
+
+    def patch_pil(module):  # PIL.Image: as in E2B, show() and save(path) display the image
+        image_class = module.Image
+        save = image_class.save
+
+        def save_and_display(self, fp, format=None, **params):
+            result = save(self, fp, format, **params)
+            if isinstance(fp, (str, os.PathLike)):
+                kernel.display(self)
+            return result
+
+        def show(self, title=None):
+            kernel.display(self)
+
+        image_class.save = save_and_display
+        image_class.show = show
 
     import builtins
     builtins.display = display
-    sys.meta_path.insert(0, PyplotShowHook(kernel.show_figures))
+    builtins.get_ipython = kernel.shell
+    sys.meta_path.insert(0, PatchOnImport({
+        "matplotlib.pyplot": patch_pyplot,
+        "IPython.core.display_functions": patch_ipython_display,
+        "IPython.core.getipython": patch_getipython,
+        "PIL.Image": patch_pil,
+    }))
     version = "%d.%d.%d" % sys.version_info[:3]
     channel.send({"type": "ready", "language": "python", "version": version, "pid": os.getpid()})
     for payload in read_requests(REQUEST_FD):
