@@ -647,8 +647,159 @@ function compile(source, filename) {
   });
 }
 
+// ---- static imports ----------------------------------------------------------------
+// A script cannot hold `import … from 'm'`, so each top-level static import becomes
+// a declaration bound by a dynamic import: `import x, {a as b} from 'm'` ->
+// `const {default: x, a: b} = await __codeexecImport('m')`. The cell then uses
+// top-level await (rewriteForAwait), so its bindings become globals later cells
+// see. __codeexecImport resolves like an ES module of /home/user would: built-ins,
+// paths from the working directory, packages from its node_modules (ESM or CJS).
+
+// The clause of the import statement whose `import` is at tokens[i]:
+// {names: 'binding pattern', namespace, from (the specifier token), end (index after)}.
+function importClause(tokens, i) {
+  let j = i + 1;
+  const clause = { defaultName: null, namespace: null, named: [] };
+  if (tokens[j] && tokens[j].type === 'str') return { clause, specifier: tokens[j], end: j + 1 };
+  if (isName(tokens[j]) && tokens[j].value !== 'from') {
+    clause.defaultName = tokens[j].value;
+    j += 1;
+    if (isPunct(tokens[j], ',')) j += 1;
+  }
+  if (isPunct(tokens[j], '*') && isName(tokens[j + 1], 'as') && isName(tokens[j + 2])) {
+    clause.namespace = tokens[j + 2].value;
+    j += 3;
+  } else if (isPunct(tokens[j], '{')) {
+    const close = tokens[j].match;
+    if (close === undefined) throw new Error('unclosed import list');
+    for (let k = j + 1; k < close; k += 1) {
+      if (isPunct(tokens[k], ',')) continue;
+      const imported = tokens[k];
+      if (!isName(imported) && imported.type !== 'str') throw new Error('unsupported import');
+      let local = imported.value;
+      if (isName(tokens[k + 1], 'as')) {
+        local = tokens[k + 2].value;
+        k += 2;
+      }
+      clause.named.push([imported.type === 'str' ? imported.value : stringify(imported.value), local]);
+    }
+    j = close + 1;
+  }
+  if (!isName(tokens[j], 'from') || !tokens[j + 1] || tokens[j + 1].type !== 'str') {
+    throw new Error('unsupported import');
+  }
+  return { clause, specifier: tokens[j + 1], end: j + 2 };
+}
+
+function importReplacement({ defaultName, namespace, named }, specifier) {
+  const load = `await __codeexecImport(${specifier.value})`;
+  if (!defaultName && !namespace && !named.length) return `${load};`;
+  if (namespace) {
+    return `const ${namespace} = ${load};${defaultName ? ` const ${defaultName} = ${namespace}.default;` : ''}`;
+  }
+  const parts = named.map(([imported, local]) => `${imported}: ${local}`);
+  if (defaultName) parts.unshift(`default: ${defaultName}`);
+  return `const {${parts.join(', ')}} = ${load};`;
+}
+
+// The cell with its static imports rewritten (line numbers kept), or the cell
+// itself if it has none.
+function rewriteImports(code, tokens) {
+  const { top, starts } = topLevel(tokens);
+  const edits = [];
+  top.forEach((k, p) => {
+    const t = tokens[k];
+    const next = tokens[top[p + 1]];
+    if (!starts.has(k) || !isName(t, 'import') || isPunct(next, '(') || isPunct(next, '.')) return;
+    const { clause, specifier, end } = importClause(tokens, k);
+    let stop = end;
+    // Import attributes (`with {type: 'json'}`) are not passed on.
+    if ((isName(tokens[stop], 'with') || isName(tokens[stop], 'assert')) && isPunct(tokens[stop + 1], '{')) {
+      stop = tokens[stop + 1].match + 1;
+    }
+    const last = tokens[stop - 1];
+    const lines = code.slice(t.start, last.end).split(/\r\n|[\n\r\u2028\u2029]/).length - 1;
+    edits.push({ start: t.start, end: last.end, text: importReplacement(clause, specifier) + '\n'.repeat(lines) });
+  });
+  return edits.length ? applyEdits(code, edits) : code;
+}
+
+// The entry of a package's exports (or main) an `import` of it loads.
+function exportTarget(entry) {
+  if (typeof entry === 'string') return entry;
+  if (Array.isArray(entry)) return entry.map(exportTarget).find(Boolean);
+  if (entry && typeof entry === 'object') {
+    for (const condition of ['import', 'node', 'default']) {
+      const target = exportTarget(entry[condition]);
+      if (target) return target;
+    }
+  }
+  return undefined;
+}
+
+// Resolves a bare specifier from the working directory's node_modules, as import would.
+function resolvePackage(specifier) {
+  const parts = specifier.split('/');
+  const name = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+  const subpath = specifier.slice(name.length);
+  for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
+    const root = path.join(dir, 'node_modules', name);
+    let manifest = null;
+    try {
+      manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+    } catch {
+      manifest = null;
+    }
+    if (manifest) {
+      const exported = manifest.exports;
+      let target;
+      if (exported !== undefined) {
+        const map = typeof exported === 'object' && !Array.isArray(exported) &&
+          Object.keys(exported).some((key) => key.startsWith('.')) ? exported : { '.': exported };
+        target = exportTarget(map[`.${subpath}`]);
+      } else {
+        target = subpath || manifest.module || manifest.main || 'index.js';
+      }
+      if (target) return path.join(root, target);
+    }
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+function importForCells(specifier) {
+  const { pathToFileURL } = require('url');
+  const { builtinModules } = require('module');
+  const name = String(specifier);
+  if (name.startsWith('node:') || builtinModules.includes(name) || /^[a-z][a-z0-9+.-]*:/i.test(name)) {
+    return import(name);
+  }
+  if (/^\.{0,2}\//.test(name)) return import(pathToFileURL(path.resolve(name)).href);
+  let resolved;
+  try {
+    resolved = globalThis.require.resolve(name); // CommonJS packages and dual ones
+  } catch {
+    resolved = resolvePackage(name); // packages that only export `import`
+  }
+  if (!resolved) {
+    const error = new Error(`Cannot find package '${name}' imported from ${process.cwd()} ` +
+      `(install it there: npm install ${name})`);
+    error.code = 'ERR_MODULE_NOT_FOUND';
+    return NativePromise.reject(error);
+  }
+  return import(pathToFileURL(resolved).href);
+}
+
 function compileCell(code, filename) {
-  const tokens = tokenize(code);
+  let tokens = tokenize(code);
+  try {
+    const rewritten = rewriteImports(code, tokens);
+    if (rewritten !== code) {
+      code = rewritten;
+      tokens = tokenize(code);
+    }
+  } catch {
+    // an import this rewrite does not know: the cell as written (its syntax error)
+  }
   try {
     const rewritten = rewriteLexical(code, tokens);
     if (rewritten !== code) return compile(rewritten, filename);
@@ -1095,6 +1246,7 @@ function main() {
   };
   // The working directory is the context's: the sandbox starts the runner in it.
   globalThis.require = createRequire(path.join(process.cwd(), '[cell]'));
+  Object.defineProperty(globalThis, '__codeexecImport', { value: importForCells, writable: true, configurable: true });
   patchChildProcess();
   if (!process.argv.includes('--typescript')) {
     readRequests();
