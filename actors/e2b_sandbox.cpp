@@ -473,6 +473,8 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
       },
       [self](atom::create, context_request& request) -> caf::result<context_info> {
         if (auto err = not_ready(self)) return std::move(*err);
+        // E2B's sandboxes have their default contexts already.
+        if (request.as_default) return context_info{"", request.lang, request.cwd, true, 0, 0};
         auto& st = self->state;
         st.touch();
         auto& pending = start_call(

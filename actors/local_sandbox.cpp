@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -162,6 +163,7 @@ context* add_context(pointer self, language lang, std::string cwd, bool is_defau
   ctx.lang = lang;
   ctx.cwd = std::move(cwd);
   ctx.is_default = is_default;
+  ctx.created = ++st.contexts_created;
   ctx.slot = slot;
   st.slot_owner[slot] = id;
   start_kernel(self, ctx);
@@ -460,6 +462,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
     ctx.id = id;
     ctx.lang = lang;
     ctx.is_default = true;
+    ctx.created = ++st.contexts_created;
     ctx.slot = 0;
     ctx.started = st.launched_at;
     st.slot_owner[0] = id;
@@ -561,20 +564,27 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
       [self](atom::create, context_request& request) -> caf::result<context_info> {
         auto& st = self->state;
         if (!st.process) return make_error(sandbox_errc::start_failed, st.start_error);
+        if (request.as_default)
+          if (auto* existing = st.default_context(request.lang)) return st.info(*existing);
         caf::error err;
-        auto* ctx = add_context(self, request.lang, std::move(request.cwd), false, err);
+        auto* ctx = add_context(self, request.lang, std::move(request.cwd), request.as_default, err);
         if (!ctx) return err;
         st.touch();
         if (ctx->state == kernel_state::dead)
           return make_error(sandbox_errc::start_failed, ctx->start_error);
+        if (request.as_default) return st.info(*ctx);  // cells wait in its queue meanwhile
         auto promise = self->make_response_promise<context_info>();
         ctx->on_ready.push_back(promise);
         return promise;
       },
       [self](atom::get) {
-        std::vector<context_info> out;
+        std::vector<const context*> live;
         for (const auto& [id, ctx] : self->state.contexts)
-          if (!ctx.removed) out.push_back(self->state.info(ctx));
+          if (!ctx.removed) live.push_back(&ctx);
+        std::sort(live.begin(), live.end(),
+                  [](const context* a, const context* b) { return a->created < b->created; });
+        std::vector<context_info> out;
+        for (const auto* ctx : live) out.push_back(self->state.info(*ctx));
         return out;
       },
       [self](atom::remove, const std::string& context_id) -> caf::result<bool> {

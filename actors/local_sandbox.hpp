@@ -42,7 +42,7 @@ struct sandbox_environment {
 };
 
 /// Most kernels a sandbox can hold (the init's agent has this many slots).
-inline constexpr std::uint32_t max_kernel_slots = 32;
+inline constexpr std::uint32_t max_kernel_slots = 64;
 
 struct local_sandbox_state {
   using clock = std::chrono::steady_clock;
@@ -83,6 +83,8 @@ struct local_sandbox_state {
     language lang = language::python;
     std::string cwd = "/home/user";
     bool is_default = false;
+    /// Creation order: contexts are listed in it, as E2B lists them.
+    std::uint64_t created = 0;
     std::uint32_t slot = 0;
     kernel_state state = kernel_state::starting;
     clock::time_point started;
@@ -119,6 +121,7 @@ struct local_sandbox_state {
   bool first_ready_reported = false;
 
   std::map<std::string, context> contexts;
+  std::uint64_t contexts_created = 0;
   /// Which context holds each kernel slot ("" = free).
   std::array<std::string, max_kernel_slots> slot_owner;
 

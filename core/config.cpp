@@ -130,7 +130,7 @@ config make_config(const std::function<std::optional<std::string>(const std::str
     throw config_error("SANDBOX_IDLE_TIMEOUT_MS must not exceed SANDBOX_IDLE_TIMEOUT_MAX_MS");
   millis("SANDBOX_MAX_LIFETIME_MS", cfg.sandbox_max_lifetime, 1000);
   integer("KEY_MAX_SANDBOXES", cfg.key_max_sandboxes, 1, 65536);
-  integer("MAX_CONTEXTS_PER_SANDBOX", cfg.max_contexts_per_sandbox, 1, 31);
+  integer("MAX_CONTEXTS_PER_SANDBOX", cfg.max_contexts_per_sandbox, 1, 63);
   millis("INTERRUPT_GRACE_MS", cfg.interrupt_grace, 100);
   integer("WARM_POOL_SIZE", cfg.warm_pool_size, 0, 1024);
   if (auto v = get("WARM_POOL_LANGUAGES")) {

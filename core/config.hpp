@@ -84,8 +84,9 @@ struct config {
   std::chrono::milliseconds sandbox_max_lifetime{86400000};
   /// Live stateful sandboxes per API key.
   std::size_t key_max_sandboxes = 16;
-  /// Kernels (contexts) per sandbox.
-  std::size_t max_contexts_per_sandbox = 8;
+  /// Kernels (contexts) per sandbox, defaults included (each idle kernel costs its
+  /// memory: README "Contexts"); the sandbox's agent has 64 kernel slots.
+  std::size_t max_contexts_per_sandbox = 32;
   /// How long an interrupted cell may take to stop before its kernel is restarted.
   std::chrono::milliseconds interrupt_grace{2000};
   /// Ready sandboxes kept per pooled language (never above MAX_SANDBOXES).

@@ -30,6 +30,10 @@ struct context_request {
   language lang = language::python;
   /// Working directory of the new kernel, inside the sandbox.
   std::string cwd = "/home/user";
+  /// The language's default context (the one a request without contextId uses),
+  /// answered at once, without waiting for its kernel; an existing one is kept.
+  /// E2B's sandboxes start with default python and javascript contexts.
+  bool as_default = false;
 };
 
 }  // namespace codeexec

@@ -153,8 +153,17 @@ void e2b_routes::create_sandbox(const call_ptr& c) {
     entry->identity = {template_id, make_secret()};
     entry->timeout_ms = timeout.count();
     remember(entry);
-    c->json(201, e2b::sandbox_json(ours, entry->identity));
+    add_default_contexts(c->owner, entry->id,
+                         [c, body = e2b::sandbox_json(ours, entry->identity)] { c->json(201, body); });
   });
+}
+
+void e2b_routes::add_default_contexts(const std::string& owner, const std::string& id,
+                                      std::function<void()> then) {
+  // Registered at once (the kernel starts meanwhile): listed before the reply.
+  context_request javascript{language::javascript, "/home/user", true};
+  service_.create_context(owner, id, std::move(javascript),
+                          [then = std::move(then)](json_result) { then(); });
 }
 
 void e2b_routes::list_sandboxes(const call_ptr& c) {

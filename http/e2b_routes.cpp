@@ -162,14 +162,19 @@ void e2b_routes::with_debug_sandbox(std::function<void(std::variant<entry_ptr, a
       remember(entry);
       outcome = entry;
     }
-    std::vector<std::function<void(std::variant<entry_ptr, api_error>)>> waiters;
-    {
-      std::lock_guard guard{mutex_};
-      debug_starting_ = false;
-      if (auto* entry = std::get_if<entry_ptr>(&outcome)) debug_sandbox_ = *entry;
-      waiters.swap(debug_waiters_);
-    }
-    for (auto& waiter : waiters) waiter(outcome);
+    auto answer = [this, outcome] {
+      std::vector<std::function<void(std::variant<entry_ptr, api_error>)>> waiters;
+      {
+        std::lock_guard guard{mutex_};
+        debug_starting_ = false;
+        if (auto* entry = std::get_if<entry_ptr>(&outcome)) debug_sandbox_ = *entry;
+        waiters.swap(debug_waiters_);
+      }
+      for (auto& waiter : waiters) waiter(outcome);
+    };
+    if (auto* entry = std::get_if<entry_ptr>(&outcome))
+      return add_default_contexts((*entry)->owner, (*entry)->id, std::move(answer));
+    answer();
   });
 }
 

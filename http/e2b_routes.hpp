@@ -88,6 +88,11 @@ class e2b_routes {
                     std::function<void(const call_ptr&, const entry_ptr&)> then);
   /// The shared sandbox of the debug ports, started on first use and again when gone.
   void with_debug_sandbox(std::function<void(std::variant<entry_ptr, api_error>)> then);
+  /// Registers a new sandbox's default javascript context (E2B's sandboxes list default
+  /// python and javascript contexts from the start), then calls `then`; where
+  /// javascript is unavailable the sandbox simply has none.
+  void add_default_contexts(const std::string& owner, const std::string& id,
+                            std::function<void()> then);
   entry_ptr find(const std::string& id) const;
   void remember(entry_ptr entry);
   void forget(const std::string& id);

@@ -32,7 +32,7 @@
 namespace codeexec::sandbox::agent {
 
 /// Kernel slots per sandbox; slot 0 is the launch's own runner.
-inline constexpr unsigned kMaxKernels = 32;
+inline constexpr unsigned kMaxKernels = 64;
 /// Largest record either side sends (header + payload); the init's receive buffer.
 inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
 /// Most argv strings, and most environment strings, of a SPAWN.

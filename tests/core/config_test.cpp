@@ -65,7 +65,7 @@ TEST_CASE("sandbox lifetimes and the warm pool are configurable") {
   CHECK(from({{"WARM_POOL_LANGUAGES", ""}}).warm_pool_languages.empty());
   CHECK_THROWS_WITH_AS(from({{"WARM_POOL_LANGUAGES", "python,cobol"}}), doctest::Contains("cobol"),
                        config_error);
-  CHECK_THROWS_AS(from({{"MAX_CONTEXTS_PER_SANDBOX", "32"}}), config_error);
+  CHECK_THROWS_AS(from({{"MAX_CONTEXTS_PER_SANDBOX", "64"}}), config_error);
   CHECK_THROWS_AS(
       from({{"SANDBOX_IDLE_TIMEOUT_MS", "9000"}, {"SANDBOX_IDLE_TIMEOUT_MAX_MS", "5000"}}),
       config_error);
