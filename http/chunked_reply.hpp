@@ -20,6 +20,10 @@ class chunked_reply {
   virtual void write(std::string part) = 0;
   /// Ends the response; thread-safe and idempotent.
   virtual void finish() = 0;
+  /// Cuts the connection instead of ending the response, so the client's read fails
+  /// as when a server dies mid-transfer (E2B, when a sandbox is killed during a cell);
+  /// thread-safe, does nothing once finished.
+  virtual void abort() = 0;
 };
 
 /// How a chunked reply starts, and how it notices a client that left.

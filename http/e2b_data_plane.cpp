@@ -47,13 +47,23 @@ class ndjson_execution {
     if (stream_) finish_locked();
   }
 
+  /// The sandbox died during the cell: E2B's stream is cut, not ended.
+  void cut() {
+    std::lock_guard lock{mutex_};
+    ended_ = cut_ = true;
+    if (stream_) stream_->abort();
+  }
+
   void open(std::shared_ptr<chunked_reply> stream, std::string first_line) {
     std::lock_guard lock{mutex_};
     stream_ = std::move(stream);
     stream_->write(std::move(first_line));
     for (auto& line : early_) stream_->write(std::move(line));
     early_.clear();
-    if (ended_) finish_locked();
+    if (cut_)
+      stream_->abort();
+    else if (ended_)
+      finish_locked();
   }
 
  private:
@@ -67,6 +77,7 @@ class ndjson_execution {
   std::shared_ptr<chunked_reply> stream_;  // guarded by mutex_
   std::vector<std::string> early_;         // guarded by mutex_
   bool ended_ = false;                     // guarded by mutex_
+  bool cut_ = false;                       // guarded by mutex_
 };
 
 /// Who to tell when the client of an /execute leaves: known only once the execution
@@ -192,7 +203,14 @@ void e2b_routes::start_execution(const call_ptr& c, const entry_ptr& sandbox,
   auto started = service_.execute_events(
       std::move(request),
       [output](const kernel_event& event) { output->write(e2b::event_line(event, now_us())); },
-      [output](execution_report) { output->end(); });
+      [this, output, owner = sandbox->owner, id = sandbox->id](execution_report report) {
+        // Killed with its sandbox (DELETE, timeout): the SDK then finds the sandbox gone
+        // and rejects runCode with its TimeoutError "…killed while the request…".
+        if (report.result.status != verdict::ok && report.result.status != verdict::error &&
+            !service_.has_sandbox(owner, id))
+          return output->cut();
+        output->end();
+      });
   if (auto* err = std::get_if<api_error>(&started)) return c->text(err->status, err->message);
 
   auto leaving = std::make_shared<departure>();

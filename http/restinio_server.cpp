@@ -10,11 +10,15 @@
 #include <restinio/all.hpp>
 #include <restinio/websocket/websocket.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -221,6 +225,7 @@ class restinio_chunked_reply final : public chunked_reply,
 
   restinio_chunked_reply(const restinio::request_handle_t& req, chunked_start start)
       : response_(req->create_response<restinio::chunked_output_t>(status_line(start.status))),
+        peer_(req->remote_endpoint()),
         keepalive_(std::move(start.keepalive)),
         keepalive_every_(start.keepalive_every),
         on_gone_(std::move(start.on_gone)) {
@@ -248,6 +253,36 @@ class restinio_chunked_reply final : public chunked_reply,
     try {
       response_.done(after_write());
     } catch (const std::exception&) {
+    }
+  }
+
+  void abort() override {
+    std::lock_guard lock{mutex_};
+    if (finished_ || gone_) return;
+    finished_ = true;
+    gone_ = true;
+    // RESTinio can only end a chunked response properly; the connection's socket is
+    // found by its peer (unique per connection) and shut down. RESTinio's own pending
+    // I/O then fails and it closes the socket itself.
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+      int fd = -1;
+      try {
+        fd = std::stoi(entry.path().filename().string());
+      } catch (const std::exception&) {
+        continue;
+      }
+      sockaddr_storage address{};
+      socklen_t size = sizeof address;
+      if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) continue;
+      restinio::asio_ns::ip::tcp::endpoint endpoint;
+      if (size > endpoint.capacity()) continue;
+      std::memcpy(endpoint.data(), &address, size);
+      endpoint.resize(size);
+      if (endpoint == peer_) {
+        ::shutdown(fd, SHUT_RDWR);
+        return;
+      }
     }
   }
 
@@ -293,6 +328,7 @@ class restinio_chunked_reply final : public chunked_reply,
 
   mutable std::mutex mutex_;
   restinio::response_builder_t<restinio::chunked_output_t> response_;  // guarded by mutex_
+  const restinio::asio_ns::ip::tcp::endpoint peer_;
   const std::string keepalive_;
   const std::chrono::milliseconds keepalive_every_;
   const std::function<void()> on_gone_;
