@@ -93,9 +93,9 @@ std::optional<std::string> output_message(std::string_view execution_id,
       return dump(
           {{"type", "error"}, {"executionId", execution_id}, {"error", to_json(event.error)}});
     case kernel_event::kind::result:
-      // Rich results reach stream clients inside the final `result` event, as in the
-      // service we replace.
-      return std::nullopt;
+      // Each rich result as the cell produces it (a figure shown mid-cell, display()),
+      // as E2B streams them; the final `result` message has them all again.
+      return dump({{"type", "display"}, {"executionId", execution_id}, {"result", event.result}});
   }
   return std::nullopt;
 }

@@ -62,7 +62,11 @@ TEST_CASE("stream messages carry the execution id") {
   REQUIRE(out);
   CHECK(json::parse(*out) == json{{"type", "stderr"}, {"executionId", "e1"}, {"data", "warn"}});
   ev.type = kernel_event::kind::result;
-  CHECK_FALSE(output_message("e1", ev));
+  ev.result = json{{"png", "iVBO"}, {"is_main_result", false}};
+  const auto shown = output_message("e1", ev);
+  REQUIRE(shown);
+  CHECK(json::parse(*shown) ==
+        json{{"type", "display"}, {"executionId", "e1"}, {"result", ev.result}});
 }
 
 TEST_CASE("invalid UTF-8 never throws") {

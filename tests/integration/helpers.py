@@ -412,8 +412,13 @@ def check_stream_sequence(events: list[dict], execution_id: str) -> dict:
         assert last["status"] == "failed", f"result.error is set but final status {last['status']}: {s}"
     middle = events[1:errors[0] if errors else len(events) - 2]
     for ev in middle:
-        assert ev["type"] in ("stdout", "stderr"), f"unexpected event between start and result: {ev!r}; {s}"
-        assert isinstance(ev.get("data"), str), f"output event without string data: {ev!r}"
+        assert ev["type"] in ("stdout", "stderr", "display"), \
+            f"unexpected event between start and result: {ev!r}; {s}"
+        if ev["type"] != "display":
+            assert isinstance(ev.get("data"), str), f"output event without string data: {ev!r}"
+    displayed = [ev["result"] for ev in middle if ev["type"] == "display"]
+    assert displayed == result["results"], \
+        f"display events {str(displayed)[:300]} differ from result.results: {s}"
     stdout = "".join(ev["data"] for ev in middle if ev["type"] == "stdout")
     stderr = "".join(ev["data"] for ev in middle if ev["type"] == "stderr")
     assert stdout == stdout_of(result), \
