@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Runs the SDK conformance suite (tests/e2b/sdk/conformance.test.mjs) against
+"""Runs the SDK conformance suite (tests/e2b/sdk/conformance.test.mjs; against our
+service also interpreter.test.mjs) against
 a server it starts: the fake E2B (fake_e2b_server.py) or our service
 ($CODEEXEC_BIN with its E2B-compatible API), in mode debug (E2B_DEBUG=true:
 the SDK talks to localhost:49999/:49983) and/or mode url (E2B_API_URL and
@@ -27,6 +28,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SDK_DIR = HERE / "sdk"
 SUITE = SDK_DIR / "conformance.test.mjs"
+# The code interpreter's own behaviour (kernels, charts, contexts): our service only.
+INTERPRETER_SUITE = SDK_DIR / "interpreter.test.mjs"
 FAKE_SERVER = HERE / "fake_e2b_server.py"
 NODE = "/usr/bin/node"
 API_KEY = "e2b_test_key"
@@ -116,33 +119,38 @@ def suite_env(mode, base_url, report):
     return env
 
 
-def print_report(target, mode, report):
-    print(f"== {target}/{mode}: cases")
+def print_report(label, report):
+    print(f"== {label}: cases")
     for case in report["cases"]:
         detail = case.get("reason") or case.get("error") or ""
         print(f"  {case['result']:4}  {case['name']}" + (f"  ({detail})" if detail else ""))
-    print(f"== {target}/{mode}: SDK calls")
+    print(f"== {label}: SDK calls")
     for call in report["calls"]:
         print(f"  {call['call']} → {call['result']}")
 
 
 def run_mode(target, mode):
+    suites = [SUITE] + ([INTERPRETER_SUITE] if target == "service" else [])
+    passed = True
     with tempfile.TemporaryDirectory(prefix="e2b-conformance-") as workdir:
         server = TARGETS[target](mode, workdir)
-        report_file = Path(workdir) / "report.json"
         try:
-            # --test-force-exit: the SDK leaves its 60 s request timer running after
-            # a 404/502 answer (runCode throws before clearing it).
-            result = subprocess.run([NODE, "--test", "--test-force-exit", str(SUITE)], cwd=SDK_DIR,
-                                    env=suite_env(mode, server.base_url, report_file),
-                                    timeout=SUITE_TIMEOUT_S)
+            for suite in suites:
+                report_file = Path(workdir) / f"report-{suite.stem}.json"
+                # --test-force-exit: the SDK leaves its 60 s request timer running after
+                # a 404/502 answer (runCode throws before clearing it).
+                result = subprocess.run([NODE, "--test", "--test-force-exit", str(suite)], cwd=SDK_DIR,
+                                        env=suite_env(mode, server.base_url, report_file),
+                                        timeout=SUITE_TIMEOUT_S)
+                passed = passed and result.returncode == 0
+                label = f"{target}/{mode}/{suite.stem}"
+                if report_file.exists():
+                    print_report(label, json.loads(report_file.read_text()))
+                else:
+                    print(f"== {label}: the suite wrote no report")
         finally:
             stop(server.process)
-        if report_file.exists():
-            print_report(target, mode, json.loads(report_file.read_text()))
-        else:
-            print(f"== {target}/{mode}: the suite wrote no report")
-        return result.returncode == 0
+    return passed
 
 
 def main():

@@ -13,78 +13,12 @@
 // as one `[sdk] call → result` line; with E2B_CONFORMANCE_REPORT=<file> the cases
 // and calls are also written there as JSON.
 
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { NotFoundError, Sandbox, TimeoutError } from '@e2b/code-interpreter';
+import { DEBUG, assertRejectsWith, conformance, run, sdk, writeReportAfterSuite } from './harness.mjs';
 
-const DEBUG = (process.env.E2B_DEBUG ?? '').toLowerCase() === 'true';
-const MODE = DEBUG ? 'debug' : 'url';
-const CASE_TIMEOUT_MS = 60_000;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
-if (!DEBUG) {
-  for (const name of ['E2B_API_KEY', 'E2B_API_URL', 'E2B_SANDBOX_URL']) {
-    assert.ok(process.env[name], `mode url needs ${name} (or set E2B_DEBUG=true for mode debug)`);
-  }
-}
-
-// ---- the record: cases that ran and every SDK call with its result --------
-
-const report = { mode: MODE, cases: [], calls: [] };
-
-/** Runs one SDK call, logging `[sdk] label → result`; returns its value or rethrows. */
-async function sdk(label, call, describe = () => 'ok') {
-  try {
-    const value = await call();
-    const result = describe(value);
-    report.calls.push({ call: label, result });
-    process.stderr.write(`[sdk] ${label} → ${result}\n`);
-    return value;
-  } catch (error) {
-    const result = `${error?.constructor?.name ?? 'Error'}: ${String(error?.message).split('\n')[0]}`;
-    report.calls.push({ call: label, result });
-    process.stderr.write(`[sdk] ${label} → ${result}\n`);
-    throw error;
-  }
-}
-
-/** A test that records its outcome; `skip` (a reason) where the mode makes it meaningless. */
-function conformance(name, fn, { skip } = {}) {
-  const entry = { name, result: skip ? 'skip' : 'not run', ...(skip && { reason: skip }) };
-  report.cases.push(entry);
-  if (skip) {
-    test(name, { skip });
-    return;
-  }
-  test(name, { timeout: CASE_TIMEOUT_MS }, async () => {
-    try {
-      await fn();
-      entry.result = 'pass';
-    } catch (error) {
-      Object.assign(entry, { result: 'fail', error: String(error?.message) });
-      throw error;
-    }
-  });
-}
-
-/** Asserts that `promise` rejects with an instance of `errorClass`. */
-async function assertRejectsWith(promise, errorClass, what) {
-  await assert.rejects(promise, (error) => {
-    assert.ok(error instanceof errorClass,
-      `${what}: expected ${errorClass.name}, got ${error?.constructor?.name}: ${error?.message}`);
-    return true;
-  });
-}
-
-const describeExecution = (execution) =>
-  `text=${JSON.stringify(execution.text)} stdout=${JSON.stringify(execution.logs.stdout.join(''))}` +
-  ` stderr=${JSON.stringify(execution.logs.stderr.join(''))} results=${execution.results.length}` +
-  ` error=${execution.error ? execution.error.name : 'none'}`;
-
-const run = (sandbox, code, opts = {}, label = JSON.stringify(code)) =>
-  sdk(`runCode(${label}${opts.language ? `, ${opts.language}` : ''}${opts.context ? ', context' : ''})`,
-    () => sandbox.runCode(code, opts), describeExecution);
 
 // ---- the shared sandbox ---------------------------------------------------
 
@@ -98,10 +32,8 @@ after(async () => {
   // Url mode: the sandbox must not outlive the suite on a real server. The
   // kill case uses its own sandbox, so this one is still alive here.
   if (sandbox && !DEBUG) await sdk('kill() (cleanup)', () => sandbox.kill(), String).catch(() => {});
-  if (process.env.E2B_CONFORMANCE_REPORT) {
-    writeFileSync(process.env.E2B_CONFORMANCE_REPORT, JSON.stringify(report, null, 2));
-  }
 });
+writeReportAfterSuite();
 
 // ---- cases ----------------------------------------------------------------
 
