@@ -567,7 +567,8 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         if (request.as_default)
           if (auto* existing = st.default_context(request.lang)) return st.info(*existing);
         caf::error err;
-        auto* ctx = add_context(self, request.lang, std::move(request.cwd), request.as_default, err);
+        auto* ctx =
+            add_context(self, request.lang, std::move(request.cwd), request.as_default, err);
         if (!ctx) return err;
         st.touch();
         if (ctx->state == kernel_state::dead)

@@ -153,8 +153,9 @@ void e2b_routes::create_sandbox(const call_ptr& c) {
     entry->identity = {template_id, make_secret()};
     entry->timeout_ms = timeout.count();
     remember(entry);
-    add_default_contexts(c->owner, entry->id,
-                         [c, body = e2b::sandbox_json(ours, entry->identity)] { c->json(201, body); });
+    add_default_contexts(c->owner, entry->id, [c, body = e2b::sandbox_json(ours, entry->identity)] {
+      c->json(201, body);
+    });
   });
 }
 
