@@ -6,10 +6,12 @@ against the same listener."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import threading
 import time
+import urllib.parse
 
 import pycurl
 import pytest
@@ -445,3 +447,50 @@ def test_a_key_has_one_rate_budget_on_both_listeners(service_factory):
     limited = e2b.api("GET", "/v2/sandboxes")
     assert limited.status == 429, limited
     assert limited.body["code"] == 429 and limited.headers.get("retry-after"), limited
+
+
+def test_a_new_sandbox_lists_default_python_and_javascript_contexts_first(e2b):
+    sbx = e2b.create()
+    try:
+        listed = e2b.data(sbx, CODE_PORT, "GET", "/contexts", token=False)
+        assert [c["language"] for c in listed.body] == ["python", "javascript"], listed
+        r = e2b.data(sbx, CODE_PORT, "POST", "/contexts", {"language": "python"}, token=False)
+        assert r.status == 200, r
+        listed = e2b.data(sbx, CODE_PORT, "GET", "/contexts", token=False)
+        assert [c["id"] for c in listed.body][-1] == r.body["id"], "creation order: the new one last"
+        # The default javascript context is the one a `language` request uses.
+        e2b.execute(sbx, "var marker = 1", language="javascript")
+        javascript = listed.body[1]
+        assert of_type(e2b.execute(sbx, "marker", context_id=javascript["id"]), "result")[0]["text"] == "1"
+    finally:
+        e2b.kill(sbx)
+
+
+def test_a_sandbox_killed_during_a_cell_cuts_its_stream(e2b):
+    """E2B: the NDJSON transfer fails (no end_of_execution, no final chunk), so
+    the SDK asks isRunning() and reports the sandbox killed."""
+    sbx = e2b.create()
+    url = urllib.parse.urlsplit(e2b.base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        connection.request("POST", "/execute",
+                           json.dumps({"code": "import time\nprint('started', flush=True)\ntime.sleep(30)"}),
+                           {"E2b-Sandbox-Id": sbx["sandboxID"], "E2b-Sandbox-Port": CODE_PORT,
+                            "X-Access-Token": sbx["envdAccessToken"], "Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 200
+        received = b""
+        while b"started" not in received:
+            line = response.readline()
+            assert line, f"the stream ended before the cell printed: {received!r}"
+            received += line
+        e2b.kill(sbx)
+        with pytest.raises((http.client.IncompleteRead, ConnectionError)):
+            while True:  # keepalive lines, then the cut; never a clean end
+                line = response.readline()
+                assert line, "the stream ended cleanly instead of being cut"
+                assert b"end_of_execution" not in line, line
+        r = e2b.data(sbx, ENVD_PORT, "GET", "/health")
+        assert r.status == 502, "the killed sandbox's envd answers as E2B's edge proxy"
+    finally:
+        connection.close()
