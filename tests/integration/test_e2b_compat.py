@@ -6,7 +6,6 @@ against the same listener."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import threading
@@ -471,26 +470,22 @@ def test_a_sandbox_killed_during_a_cell_cuts_its_stream(e2b):
     the SDK asks isRunning() and reports the sandbox killed."""
     sbx = e2b.create()
     url = urllib.parse.urlsplit(e2b.base)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
-    try:
-        connection.request("POST", "/execute",
-                           json.dumps({"code": "import time\nprint('started', flush=True)\ntime.sleep(30)"}),
-                           {"E2b-Sandbox-Id": sbx["sandboxID"], "E2b-Sandbox-Port": CODE_PORT,
-                            "X-Access-Token": sbx["envdAccessToken"], "Content-Type": "application/json"})
-        response = connection.getresponse()
-        assert response.status == 200
+    body = json.dumps({"code": "import time\nprint('started', flush=True)\ntime.sleep(30)"}).encode()
+    head = (f"POST /execute HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+            f"E2b-Sandbox-Id: {sbx['sandboxID']}\r\nE2b-Sandbox-Port: {CODE_PORT}\r\n"
+            f"X-Access-Token: {sbx['envdAccessToken']}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection((url.hostname, url.port), timeout=30) as connection:
+        connection.sendall(head + body)
         received = b""
         while b"started" not in received:
-            line = response.readline()
-            assert line, f"the stream ended before the cell printed: {received!r}"
-            received += line
+            chunk = connection.recv(65536)
+            assert chunk, f"the stream ended before the cell printed: {received!r}"
+            received += chunk
         e2b.kill(sbx)
-        with pytest.raises((http.client.IncompleteRead, ConnectionError)):
-            while True:  # keepalive lines, then the cut; never a clean end
-                line = response.readline()
-                assert line, "the stream ended cleanly instead of being cut"
-                assert b"end_of_execution" not in line, line
-        r = e2b.data(sbx, ENVD_PORT, "GET", "/health")
-        assert r.status == 502, "the killed sandbox's envd answers as E2B's edge proxy"
-    finally:
-        connection.close()
+        while chunk := connection.recv(65536):  # keepalive lines, then the cut
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in received.lower()
+    assert b"end_of_execution" not in received, received[-300:]
+    assert not received.endswith(b"0\r\n\r\n"), f"the chunked body was ended cleanly: {received[-100:]!r}"
+    r = e2b.data(sbx, ENVD_PORT, "GET", "/health")
+    assert r.status == 502, "the killed sandbox's envd answers as E2B's edge proxy"
