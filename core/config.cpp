@@ -114,6 +114,11 @@ config make_config(const std::function<std::optional<std::string>(const std::str
   integer("KEY_RATE_LIMIT_RPS", cfg.key_rate_limit_rps, 0, 1000000);
   integer("KEY_RATE_LIMIT_BURST", cfg.key_rate_limit_burst, 1, 1000000);
   if (auto v = get("CORS_ORIGINS")) cfg.cors_origins = *v;
+  if (auto v = get("PLAYGROUND"); v && !v->empty()) {
+    if (*v != "auto" && *v != "on" && *v != "off")
+      throw config_error("PLAYGROUND=" + *v + ": expected auto (loopback clients only), on or off");
+    cfg.playground = *v;
+  }
   integer("MAX_CONNECTIONS", cfg.max_connections, 1, 1000000);
   integer("MAX_HEADER_BYTES", cfg.max_header_bytes, 1024, std::size_t{1} << 20);
   millis("IDLE_TIMEOUT_MS", cfg.idle_timeout, 1000);

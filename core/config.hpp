@@ -61,6 +61,9 @@ struct config {
   std::size_t key_rate_limit_rps = 20;  ///< 0: no rate limit
   std::size_t key_rate_limit_burst = 40;
   std::string cors_origins;  ///< empty: CORS off; "*" or a comma-separated list
+  /// The playground page (GET /): "auto" serves it to loopback clients only, "on" to
+  /// every client, "off" to none.
+  std::string playground = "auto";
 
   // Connection limits.
   std::size_t max_connections = 1024;

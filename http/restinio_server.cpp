@@ -468,12 +468,24 @@ class restinio_server final : public server {
     info.path = path;
     info.authorization = header(req, restinio::http_field::authorization);
     info.origin = header(req, restinio::http_field::origin);
+    info.loopback_client = req->remote_endpoint().address().is_loopback();
     if (!parse_query_into(req, info)) {
       send_reply(req, error_reply(api_error::bad_request("The query string is malformed")));
       return restinio::request_accepted();
     }
+    copy_headers(req, info);
     routes_.handle(info, req->body(), [req](reply r) { send_reply(req, r); });
     return restinio::request_accepted();
+  }
+
+  /// Every header of `req` into info.headers, names in lower case.
+  static void copy_headers(const restinio::request_handle_t& req, request_info& info) {
+    req->header().for_each_field([&info](const restinio::http_header_field_t& field) {
+      std::string name = field.name();
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+      info.headers.emplace_back(std::move(name), field.value());
+    });
   }
 
   /// The decoded query parameters of `req`; false if the query string is malformed.
@@ -552,12 +564,7 @@ class restinio_server final : public server {
       send_reply(req, error_reply(api_error::bad_request("The query string is malformed")));
       return restinio::request_accepted();
     }
-    head.for_each_field([&info](const restinio::http_header_field_t& field) {
-      std::string name = field.name();
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-      info.headers.emplace_back(std::move(name), field.value());
-    });
+    copy_headers(req, info);
     responder respond;
     respond.reply = [req](reply r) { send_reply(req, r); };
     respond.stream = [this, req](chunked_start start) -> std::shared_ptr<chunked_reply> {

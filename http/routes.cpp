@@ -3,7 +3,10 @@
 #include "core/json_mapping.hpp"
 #include "core/metrics.hpp"
 #include "core/request_parsing.hpp"
+#include "http/mcp.hpp"
+#include "http/openapi.hpp"
 #include "http/path_match.hpp"
+#include "http/playground.hpp"
 
 namespace codeexec::http {
 namespace {
@@ -13,6 +16,7 @@ enum class action {
   health,
   ready,
   metrics,
+  openapi,
   execute,
   execute_stream,
   stdin_input,
@@ -31,6 +35,8 @@ enum class action {
   read_file,
   write_file,
   list_files,
+  mcp,
+  playground,
 };
 
 /// A path template ("{x}" matches one segment), a method and whether it needs a key.
@@ -44,6 +50,9 @@ constexpr route known_routes[] = {
     {"/health", "GET", action::health, false},
     {"/ready", "GET", action::ready, false},
     {"/metrics", "GET", action::metrics, false},
+    {"/openapi.json", "GET", action::openapi, false},
+    {"/", "GET", action::playground, false},
+    {"/playground/{file}", "GET", action::playground, false},
     {"/execute", "POST", action::execute},
     {"/execute-stream", "POST", action::execute_stream},
     {"/executions/{id}/stdin", "POST", action::stdin_input},
@@ -62,6 +71,8 @@ constexpr route known_routes[] = {
     {"/sandboxes/{id}/files", "GET", action::read_file},
     {"/sandboxes/{id}/files", "PUT", action::write_file},
     {"/sandboxes/{id}/files/list", "GET", action::list_files},
+    {"/mcp", "POST", action::mcp},
+    {"/mcp", "DELETE", action::mcp},
 };
 
 reply json_reply(int status, std::string body) {
@@ -94,7 +105,13 @@ reply error_reply(const api_error& err) {
 }
 
 routes::routes(const config& cfg, service& svc, access_policy& access)
-    : cfg_(cfg), service_(svc), access_(access), cors_origins_(split_list(cfg.cors_origins)) {}
+    : cfg_(cfg),
+      service_(svc),
+      access_(access),
+      cors_origins_(split_list(cfg.cors_origins)),
+      mcp_(std::make_unique<mcp_server>(cfg, svc)) {}
+
+routes::~routes() = default;
 
 std::vector<std::pair<std::string, std::string>> routes::cors_headers(
     std::optional<std::string_view> origin) const {
@@ -117,7 +134,8 @@ std::variant<std::string, api_error> routes::authenticate(const request_info& re
 /// One request on its way through the routes.
 struct routes::call {
   const route* match = nullptr;
-  std::vector<std::string> params;  ///< values of the route's "{x}" segments
+  const request_info* request = nullptr;  ///< valid until dispatch returns
+  std::vector<std::string> params;        ///< values of the route's "{x}" segments
   std::vector<std::pair<std::string, std::string>> query;
   std::string owner;
   std::string body;
@@ -199,6 +217,7 @@ void routes::handle(const request_info& req, std::string body, reply_fn respond_
   }
   c.query = req.query;
   c.body = std::move(body);
+  c.request = &req;
   dispatch(c);
 }
 
@@ -217,6 +236,8 @@ void routes::dispatch(call& c) {
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       return c.respond(std::move(r));
     }
+    case action::openapi:
+      return c.respond(json_reply(200, std::string{openapi::document()}));
     case action::execute:
       return execute(c, execute_endpoint::execute);
     case action::execute_stream:
@@ -281,6 +302,20 @@ void routes::dispatch(call& c) {
     case action::write_file:
     case action::list_files:
       return sandbox_files(c);
+    case action::mcp:
+      return mcp_->handle(*c.request, c.owner, std::move(c.body), c.respond);
+    case action::playground: {
+      const auto asset = playground::find(id);
+      if (!asset || !playground::serves(cfg_.playground, c.request->loopback_client))
+        return c.respond(error_reply(
+            {404, "not_found",
+             asset ? "The playground is off for this client: PLAYGROUND=auto serves it to "
+                     "loopback clients only, PLAYGROUND=on to all"
+                   : "No such playground file"}));
+      reply r{200, std::string{asset->body}, {{"Cache-Control", "no-cache"}}};
+      r.content_type = asset->content_type;
+      return c.respond(std::move(r));
+    }
   }
 }
 

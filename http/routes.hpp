@@ -9,6 +9,7 @@
 #include "core/config.hpp"
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,8 @@
 #include <vector>
 
 namespace codeexec::http {
+
+class mcp_server;
 
 struct reply {
   int status = 200;
@@ -36,8 +39,10 @@ struct request_info {
   std::optional<std::string_view> origin;         ///< the Origin header
   /// The decoded query parameters (e.g. `path` of the files API).
   std::vector<std::pair<std::string, std::string>> query;
-  /// Every header, names in lower case (filled for the E2B-compatible listeners only).
+  /// Every header, names in lower case.
   std::vector<std::pair<std::string, std::string>> headers;
+  /// Whether the peer's address is a loopback one (the main listener).
+  bool loopback_client = false;
 
   /// A header's value (`name` in lower case), if present.
   std::optional<std::string_view> header(std::string_view name) const {
@@ -60,6 +65,7 @@ class routes {
  public:
   /// `access` (keys, rate limits) is shared with the other listeners; it outlives this.
   routes(const config& cfg, service& svc, access_policy& access);
+  ~routes();
 
   /// Handles a request. `respond` is called exactly once, possibly from another thread.
   void handle(const request_info& req, std::string body, reply_fn respond);
@@ -85,6 +91,7 @@ class routes {
   service& service_;
   access_policy& access_;
   std::vector<std::string> cors_origins_;
+  std::unique_ptr<mcp_server> mcp_;  ///< POST/DELETE /mcp (http/mcp.hpp)
 };
 
 }  // namespace codeexec::http

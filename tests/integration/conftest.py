@@ -156,3 +156,12 @@ def pytest_runtest_makereport(item, call):
     if call.when == "teardown":
         # forget separate instances of finished tests (the session one stays)
         _instances[:] = [s for s in _instances if s.name == "codeexec-session" or s.running]
+
+
+def pytest_terminal_summary(terminalreporter):
+    import openapi_contract
+    total = sum(openapi_contract.checked.values())
+    if total:
+        terminalreporter.write_line(
+            f"contract: {total} responses and WebSocket messages matched docs/openapi.json "
+            f"({len(openapi_contract.checked)} distinct operation/status pairs and message types)")

@@ -29,6 +29,8 @@ import pycurl
 import websockets
 import websockets.exceptions
 
+import openapi_contract
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BINARY = REPO_ROOT / "build" / "codeexec"
 
@@ -182,6 +184,8 @@ def http_request(base_url: str, method: str, path: str, body=None, headers=None,
         parsed = json.loads(raw.decode("utf-8")) if raw else None
     except (UnicodeDecodeError, json.JSONDecodeError):
         parsed = raw.decode("utf-8", "replace")
+    if openapi_contract.applies_to(base_url):
+        openapi_contract.check_response(method, path, status, resp_headers, raw, parsed)
     return HttpResponse(status, resp_headers, parsed, raw)
 
 
@@ -207,6 +211,7 @@ class WsClient:
         except json.JSONDecodeError as e:
             raise AssertionError(f"WebSocket message is not JSON ({e}): {msg[:300]!r}") from None
         assert isinstance(ev, dict), f"WebSocket message is not a JSON object: {msg[:300]!r}"
+        openapi_contract.check_ws_message(ev)
         self.received.append(ev)
         return ev
 
@@ -720,6 +725,7 @@ class Service:
                     continue
                 if isinstance(rec, dict) and rec.get("msg") == "listening" and isinstance(rec.get("port"), int):
                     self.port = rec["port"]
+                    openapi_contract.register(self.base_url)
                     self._listening.set()
         stream.close()
 
@@ -739,6 +745,8 @@ class Service:
             raise AssertionError(f"{self.name} did not exit within {timeout}s; killed it. Log tail:\n"
                                  + self.log_tail(60)) from None
         self._join_readers()
+        if self.port is not None:
+            openapi_contract.unregister(self.base_url)
         return self.exit_code
 
     def stop(self, timeout: float = 30) -> int:
