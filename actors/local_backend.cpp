@@ -24,11 +24,13 @@ std::string find_runner_dir(const config& cfg) {
 }
 
 local_backend::local_backend(const config& cfg) : cfg_(cfg) {
-  const auto runner_dir = find_runner_dir(cfg);
+  const auto source_dir = find_runner_dir(cfg);
   std::error_code ec;
-  if (!fs::exists(fs::path{runner_dir} / "python_runner.py", ec))
-    throw std::runtime_error("the sandbox runners are missing from " + runner_dir +
+  if (!fs::exists(fs::path{source_dir} / "python_runner.py", ec))
+    throw std::runtime_error("the sandbox runners are missing from " + source_dir +
                              "; set RUNNER_DIR to the directory holding python_runner.py");
+  runners_ = std::make_unique<sandbox::runner_stage>(source_dir, cfg.runtime_dir);
+  const auto& runner_dir = runners_->path();
   sandbox::launcher_config lc;
   lc.runner_dir = runner_dir;
   lc.uid_base = cfg.sandbox_uid_base;
@@ -50,7 +52,7 @@ local_backend::local_backend(const config& cfg) : cfg_(cfg) {
   env_.catalog = catalog_;
   env_.max_contexts = cfg.max_contexts_per_sandbox;
   env_.interrupt_grace = cfg.interrupt_grace;
-  log::info("local sandbox backend ready", {{"runnerDir", runner_dir}});
+  log::info("local sandbox backend ready", {{"runnerDir", source_dir}, {"stagedAt", runner_dir}});
 }
 
 local_backend::~local_backend() = default;

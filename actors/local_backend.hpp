@@ -9,6 +9,7 @@
 #include "actors/warm_pool.hpp"
 #include "core/config.hpp"
 #include "sandbox/launcher.hpp"
+#include "sandbox/runner_stage.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -53,6 +54,8 @@ class local_backend final : public sandbox_backend {
 
  private:
   config cfg_;
+  /// The runners' copy the sandboxes bind; outlives every sandbox (declared first).
+  std::unique_ptr<sandbox::runner_stage> runners_;
   std::unique_ptr<sandbox::launcher> launcher_;
   std::shared_ptr<const runner_catalog> catalog_;
   sandbox_environment env_;

@@ -127,6 +127,7 @@ config make_config(const std::function<std::optional<std::string>(const std::str
   integer("WS_SEND_BUFFER_BYTES", cfg.ws_send_buffer_bytes, 65536, std::size_t{1} << 30);
   millis("WS_PING_INTERVAL_MS", cfg.ws_ping_interval, 0);
   if (auto v = get("RUNNER_DIR")) cfg.runner_dir = *v;
+  if (auto v = get("RUNTIME_DIR")) cfg.runtime_dir = *v;
   integer("SANDBOX_UID_BASE", cfg.sandbox_uid_base, 1000, 4000000000u);
   integer("MAX_SANDBOXES", cfg.max_sandboxes, 1, 65536);
   millis("SANDBOX_IDLE_TIMEOUT_MS", cfg.sandbox_idle_timeout, 1000);

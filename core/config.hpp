@@ -75,6 +75,9 @@ struct config {
   std::chrono::milliseconds ws_ping_interval{30000};
 
   std::string runner_dir;  ///< empty: found next to the binary or in the source tree
+  /// Root-owned directory the service controls; the sandboxes bind their runners from a
+  /// copy made here (sandbox/runner_stage.hpp).
+  std::string runtime_dir = "/run/codeexec";
   std::uint32_t sandbox_uid_base = 200000;
   std::uint32_t max_sandboxes = 1024;
 

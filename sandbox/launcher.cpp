@@ -12,6 +12,7 @@
 #include "sandbox/clone_child.hpp"
 #include "sandbox/clone_thread.hpp"
 #include "sandbox/rootfs.hpp"
+#include "sandbox/runner_stage.hpp"
 #include "sandbox/sandbox_process.hpp"
 #include "sandbox/seccomp_filter.hpp"
 #include "sandbox/uid_pool.hpp"
@@ -60,6 +61,17 @@ constexpr const char* kFixHint =
     "systempaths=unconfined (per-sandbox cgroup limits additionally need --cgroupns=private "
     "with a writable cgroupfs, or --privileged); see sandbox-design.md §3.3. Otherwise "
     "configure an E2B API key to use the cloud backend.";
+
+constexpr const char* kHostPathHint =
+    " The sandbox's root (an unprivileged uid on the host) could not reach a host path it "
+    "binds: every directory on that path must be searchable by others (chmod o+x).";
+
+/// A bind of a host path refused for permissions: the path's modes are at fault, not
+/// namespaces or mounts, and the advice for those would send the user the wrong way.
+bool is_host_path_denied(const std::string& failure) {
+  return failure.find("sandbox setup failed: bind ") != std::string::npos &&
+         failure.find("(EACCES)") != std::string::npos;
+}
 
 /// Whole small file, opened O_CLOEXEC (std::ifstream is not: another thread's fork+exec
 /// would inherit it).
@@ -268,6 +280,18 @@ make_launcher_result local_launcher::create(const launcher_config& cfg) {
     out.error = "sandbox root filesystem: " + error;
     return out;
   }
+  // The sandbox's root binds these as an unprivileged host uid: a path it cannot reach
+  // fails the self-test with a bare EACCES, so say which directory is in the way.
+  if (!cfg.runner_dir.empty()) {
+    if (auto obstacle = unreachable_by_others(cfg.runner_dir); !obstacle.empty()) {
+      out.error = "the sandboxes cannot reach their runners at " + cfg.runner_dir + ": " +
+                  obstacle + " (the sandbox's user is host uid " + std::to_string(kNobodyHostId) +
+                  " while it mounts, then a uid from " + std::to_string(cfg.uid_base) +
+                  "). Make every directory on that path searchable by others (chmod o+x), "
+                  "or point RUNTIME_DIR to such a directory.";
+      return out;
+    }
+  }
   l->seccomp_ = seccomp_program::build_deny_list(&error);
   if (l->seccomp_.empty()) {
     out.error = error;
@@ -284,7 +308,8 @@ make_launcher_result local_launcher::create(const launcher_config& cfg) {
     return out;
   }
   if (auto failure = l->self_test(); !failure.empty()) {
-    out.error = "sandbox self-test failed: " + failure + "." + kFixHint;
+    out.error = "sandbox self-test failed: " + failure + "." +
+                (is_host_path_denied(failure) ? kHostPathHint : kFixHint);
     return out;
   }
   l->describe_capabilities();

@@ -640,11 +640,15 @@ function rewriteForAwait(code, tokens, returnLast) {
   return `${declarations}(async () => { ${copies}${applyEdits(code, edits)}\n})()`;
 }
 
+// `import()` in a cell. Node 21 (and 20.8) hand it to the main context's own loader
+// with a constant; Node 18, which Debian 12 ships, has no such constant, so there the
+// runner resolves the specifier itself (importForCells, as static imports do).
+const importInCell = vm.constants && vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER !== undefined
+  ? vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER
+  : (specifier) => importForCells(specifier);
+
 function compile(source, filename) {
-  return new vm.Script(source, {
-    filename,
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, // await import('x')
-  });
+  return new vm.Script(source, { filename, importModuleDynamically: importInCell });
 }
 
 // ---- static imports ----------------------------------------------------------------

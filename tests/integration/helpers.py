@@ -34,8 +34,10 @@ import openapi_contract
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BINARY = REPO_ROOT / "build" / "codeexec"
 
-# Host uids used by sandboxes (launcher_config::uid_base / uid_count).
-SANDBOX_UID_BASE = 200000
+# Host uids used by sandboxes (launcher_config::uid_base / uid_count): the service's
+# default, or the SANDBOX_UID_BASE that CODEEXEC_TEST_ENV gives every instance (so that
+# two test runs on one host, e.g. two checkouts, never share a sandbox uid).
+SANDBOX_UID_BASE = int(json.loads(os.environ.get("CODEEXEC_TEST_ENV") or "{}").get("SANDBOX_UID_BASE", 200000))
 SANDBOX_UID_COUNT = 1024
 CGROUP_ROOT = "/sys/fs/cgroup"
 # The binary is an ASan/UBSan build (set by CTest): tests that measure the service's

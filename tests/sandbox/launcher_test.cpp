@@ -67,6 +67,26 @@ TEST_CASE("make_launcher rejects a runner_dir that does not exist") {
   CHECK(r.error.find("runner_dir") != std::string::npos);
 }
 
+TEST_CASE("make_launcher names the directory that keeps the sandbox from its runners") {
+  // As a clone under /root (0700 on Debian) was: the sandbox's root, an unprivileged
+  // host uid, cannot search the path. The message must say where, not blame namespaces.
+  char tmpl[] = "/tmp/launcher-test-closed-XXXXXX";
+  const std::string closed = ::mkdtemp(tmpl);
+  const std::string inner = closed + "/runners";
+  REQUIRE(::mkdir(inner.c_str(), 0755) == 0);
+  REQUIRE(::chmod(closed.c_str(), 0700) == 0);
+  auto cfg = test_config();
+  cfg.runner_dir = inner;
+  auto r = sbx::make_launcher(cfg);
+  ::rmdir(inner.c_str());
+  ::rmdir(closed.c_str());
+  CHECK_FALSE(r.value);
+  INFO(r.error);
+  CHECK(r.error.find(closed + " is mode 0700: others cannot search it") != std::string::npos);
+  CHECK(r.error.find("chmod o+x") != std::string::npos);
+  CHECK(r.error.find("--security-opt") == std::string::npos);
+}
+
 TEST_CASE("make_launcher explains how to fix a host that blocks namespaces") {
   // Emulates Docker's default seccomp profile: clone with CLONE_NEWUSER gets EPERM and
   // clone3 ENOSYS.
