@@ -58,8 +58,8 @@ void copy_readable(const fs::path& from, const fs::path& to) {
   for (const auto& entry : fs::recursive_directory_iterator(to)) {
     const auto& p = entry.path();
     if (entry.is_symlink()) continue;
-    const bool executable =
-        entry.is_directory() || (fs::status(p).permissions() & fs::perms::owner_exec) != fs::perms::none;
+    const bool executable = entry.is_directory() || (fs::status(p).permissions() &
+                                                     fs::perms::owner_exec) != fs::perms::none;
     ::chmod(p.c_str(), executable ? 0755 : 0644);
   }
 }
@@ -72,7 +72,7 @@ std::string unreachable_by_others(const std::string& path) {
   if (ec) return path + " does not exist or cannot be resolved (" + ec.message() + ")";
   fs::path at = "/";
   struct stat st {};
-  for (auto it = std::next(target.begin()); ; ++it) {
+  for (auto it = std::next(target.begin());; ++it) {
     if (::stat(at.c_str(), &st) != 0) return at.string() + ": " + std::strerror(errno);
     const bool last = it == target.end();
     if (S_ISDIR(st.st_mode) && (st.st_mode & S_IXOTH) == 0)
@@ -138,7 +138,8 @@ int runner_stage::sweep_stale(const std::string& runtime_dir) {
     if (name.rfind(kInstancePrefix, 0) != 0 || !entry.is_directory(ec) || entry.is_symlink(ec))
       continue;
     // Held by a live service, or not a lock we can take: not ours to remove.
-    if (lock_file((entry.path() / kLockName).string(), LOCK_EX | LOCK_NB)) stale.push_back(entry.path());
+    if (lock_file((entry.path() / kLockName).string(), LOCK_EX | LOCK_NB))
+      stale.push_back(entry.path());
   }
   int removed = 0;
   for (const auto& dir : stale)

@@ -106,8 +106,8 @@ TEST_CASE("runner_stage: a runtime dir the sandboxes cannot reach is refused, na
   CHECK(message.find((tmp.path / "closed").string() + " is mode 0700: others cannot search it") !=
         std::string::npos);
   CHECK(message.find("RUNTIME_DIR") != std::string::npos);
-  CHECK_THROWS_WITH_AS(runner_stage(source.string(), "relative/dir"),
-                       doctest::Contains("absolute"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(runner_stage(source.string(), "relative/dir"), doctest::Contains("absolute"),
+                       std::runtime_error);
 }
 
 TEST_CASE("unreachable_by_others names the first obstacle") {
