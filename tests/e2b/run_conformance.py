@@ -13,6 +13,7 @@ The SDK must be installed in tests/e2b/sdk/node_modules (`scripts/deps --test`).
 """
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -144,12 +145,14 @@ def print_report(label, report):
         print(f"  {call['call']} → {call['result']}")
 
 
+@functools.cache
 def node_has_option(option):
     """Whether this Node.js accepts `option` (Debian 12's Node 18 lacks some of newer ones')."""
     probe = subprocess.run([NODE, option, "-e", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return probe.returncode == 0
 
 
+@functools.cache
 def sdk_loader_options():
     """Node options the SDK needs here: none where it imports as published, else the
     loader of its ES module builds (tests/e2b/sdk/esm-loader.mjs: Node 18 cannot load
@@ -157,10 +160,10 @@ def sdk_loader_options():
     probe = subprocess.run([NODE, "--input-type=module", "-e", "await import('@e2b/code-interpreter')"],
                            cwd=SDK_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if probe.returncode == 0:
-        return []
+        return ()
     if "ERR_REQUIRE_ESM" not in probe.stderr:
         raise SystemExit(f"the E2B SDK does not load:\n{probe.stderr}")
-    return ["--experimental-loader", str(SDK_DIR / "esm-loader.mjs")]
+    return ("--experimental-loader", str(SDK_DIR / "esm-loader.mjs"))
 
 
 def report_passed(report):
