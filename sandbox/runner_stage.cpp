@@ -64,6 +64,25 @@ void copy_readable(const fs::path& from, const fs::path& to) {
   }
 }
 
+/// Removes the instance directories whose lock nobody holds. The caller holds the
+/// sweep lock.
+int remove_unlocked_instances(const std::string& runtime_dir) {
+  std::vector<fs::path> stale;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(runtime_dir, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.rfind(kInstancePrefix, 0) != 0 || !entry.is_directory(ec) || entry.is_symlink(ec))
+      continue;
+    // Held by a live service, or not a lock we can take: not ours to remove.
+    if (lock_file((entry.path() / kLockName).string(), LOCK_EX | LOCK_NB))
+      stale.push_back(entry.path());
+  }
+  int removed = 0;
+  for (const auto& dir : stale)
+    if (fs::remove_all(dir, ec) > 0 && !ec) ++removed;
+  return removed;
+}
+
 }  // namespace
 
 std::string unreachable_by_others(const std::string& path) {
@@ -96,11 +115,11 @@ runner_stage::runner_stage(const std::string& source, const std::string& runtime
                              ". The sandboxes' users must be able to reach it: choose a directory "
                              "whose parents are all searchable by others (the default is "
                              "/run/codeexec), or chmod o+x the directory named.");
-  sweep_stale(runtime_dir);
   // Creating an instance and sweeping exclude each other: a sweep must never see an
   // instance directory between its creation and its lock.
   const auto sweep_lock = lock_file(runtime_dir + "/" + kSweepLockName, LOCK_EX);
   if (!sweep_lock) fail("cannot lock", runtime_dir + "/" + kSweepLockName, errno);
+  remove_unlocked_instances(runtime_dir);
   std::string templ = runtime_dir + "/" + kInstancePrefix + "XXXXXX";
   if (::mkdtemp(templ.data()) == nullptr) fail("cannot create a directory in", runtime_dir, errno);
   instance_ = templ;
@@ -130,21 +149,7 @@ runner_stage::~runner_stage() {
 
 int runner_stage::sweep_stale(const std::string& runtime_dir) {
   const auto sweep_lock = lock_file(runtime_dir + "/" + kSweepLockName, LOCK_EX);
-  if (!sweep_lock) return 0;
-  std::vector<fs::path> stale;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(runtime_dir, ec)) {
-    const auto name = entry.path().filename().string();
-    if (name.rfind(kInstancePrefix, 0) != 0 || !entry.is_directory(ec) || entry.is_symlink(ec))
-      continue;
-    // Held by a live service, or not a lock we can take: not ours to remove.
-    if (lock_file((entry.path() / kLockName).string(), LOCK_EX | LOCK_NB))
-      stale.push_back(entry.path());
-  }
-  int removed = 0;
-  for (const auto& dir : stale)
-    if (fs::remove_all(dir, ec) > 0 && !ec) ++removed;
-  return removed;
+  return sweep_lock ? remove_unlocked_instances(runtime_dir) : 0;
 }
 
 }  // namespace codeexec::sandbox
