@@ -14,6 +14,10 @@
 
 namespace {
 
+/// The exit code of a stop that left actors running (0: clean; 1: cannot start;
+/// 2: invalid configuration).
+constexpr int exit_stragglers = 3;
+
 /// Blocks the stop signals in every thread (threads inherit the mask), so that
 /// main() alone receives them through sigwait.
 sigset_t block_stop_signals() {
@@ -71,7 +75,8 @@ int main() {
   sigwait(&stop_signals, &sig);
   log::info("stop signal received", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   // Order matters: executions and WebSockets end while the I/O threads still run,
-  // then the server stops, then the actor system (cpp-stack.md §5.8). A second
+  // then the server stops, then the actors, then the actor system
+  // (docs/reference/cpp-stack.md §5.8). A second
   // signal during the grace period cancels what still runs.
   std::atomic<bool> drained{false};
   std::thread drain([&] {
@@ -84,6 +89,14 @@ int main() {
   }
   drain.join();
   server->stop();
+  if (auto left = svc->stop(); !left.empty()) {
+    // Actors that even a kill did not end are stuck in a handler: waiting for them
+    // would hang the stop forever, so the process ends without them.
+    nlohmann::json by_kind = nlohmann::json::object();
+    for (const auto& [kind, count] : left) by_kind[kind] = count;
+    log::error("actors still running after kill; exiting without them", {{"actors", by_kind}});
+    std::_Exit(exit_stragglers);
+  }
   svc.reset();
   server.reset();
   log::info("stopped");

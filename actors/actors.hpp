@@ -12,6 +12,7 @@
 #include "e2b/execute_stream.hpp"
 #include "e2b/remote_sandbox.hpp"
 
+#include <caf/actor.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
@@ -54,7 +55,7 @@ using sandbox_actor = caf::typed_actor<
     /// Sets a new idle timeout, counted from now.
     caf::reacts_to<atom::timeout, std::chrono::milliseconds>,
     /// The sandbox was used (files API): its idle time starts anew.
-    caf::reacts_to<atom::tick, bool>,
+    caf::reacts_to<atom::touch>,
     /// Time to check the idle timeout and the lifetime.
     caf::reacts_to<atom::expire>,
     /// Kills everything in the sandbox now; running cells' replies follow.
@@ -136,6 +137,16 @@ using client_registry_actor = caf::typed_actor<
     caf::replies_to<atom::shutdown>::with<bool>,
     /// Counts: clientIds with sockets, sockets.
     caf::replies_to<atom::get>::with<std::uint64_t, std::uint64_t>>;
+
+/// The TERMINATOR actor (hidden): ends the service's actors within bounds at shutdown.
+using terminator_actor = caf::typed_actor<
+    /// Ends these actors: user_shutdown now, kill after the grace; replies how many had
+    /// still not ended after the kill timeout (0: all ended).
+    caf::replies_to<atom::shutdown, std::vector<caf::actor>>::with<std::uint64_t>,
+    /// INTERNAL: the grace passed: kill what remains.
+    caf::reacts_to<atom::kill>,
+    /// INTERNAL: the kill timeout passed: give up on what remains.
+    caf::reacts_to<atom::stop>>;
 
 }  // namespace codeexec
 

@@ -40,6 +40,7 @@ CODEEXEC_ATOM(shutdown, "shutdown")
 CODEEXEC_ATOM(stop, "stop")
 CODEEXEC_ATOM(tick, "tick")
 CODEEXEC_ATOM(timeout, "timeout")
+CODEEXEC_ATOM(touch, "touch")
 CODEEXEC_ATOM(track, "track")
 
 #undef CODEEXEC_ATOM

@@ -528,7 +528,7 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
         self->state.life.set_idle_timeout(idle_timeout);
         sync_remote_timeout(self);
       },
-      [self](atom::tick, bool) {
+      [self](atom::touch) {
         self->state.touch();
         sync_remote_timeout(self);
       },

@@ -644,7 +644,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
       [self](atom::timeout, std::chrono::milliseconds idle_timeout) {
         self->state.life.set_idle_timeout(idle_timeout);
       },
-      [self](atom::tick, bool) { self->state.touch(); },
+      [self](atom::touch) { self->state.touch(); },
       [self](atom::expire) {
         auto& st = self->state;
         if (!st.life.stateful) return;

@@ -7,6 +7,7 @@
 #include "actors/sandbox_backend.hpp"
 #include "actors/sandbox_directory.hpp"
 #include "actors/sandbox_errors.hpp"
+#include "actors/terminator.hpp"
 #include "core/ids.hpp"
 #include "core/json_mapping.hpp"
 #include "core/log.hpp"
@@ -44,6 +45,8 @@ caf::actor_system_config make_actor_config() {
 constexpr auto kernel_start_timeout = std::chrono::seconds(60);
 /// How long a sandbox may take to answer a question about its contexts.
 constexpr auto sandbox_answer_timeout = std::chrono::seconds(10);
+/// After a kill at shutdown, how long before an actor that still lives is reported.
+constexpr auto kill_timeout = std::chrono::seconds(2);
 
 std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -120,11 +123,44 @@ struct service::impl {
   }
 
   ~impl() {
-    backend->drain_pool();
-    for (const auto& record : directory.all())
-      caf::anon_send_exit(record->actor, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+    // stop() bounds the wait; without it (tests, a failed start) or after it left
+    // stragglers, the system must still not end under running actors.
+    if (!stopped) stop();
     system.await_all_actors_done();
+  }
+
+  /// service::stop(): the terminator ends what the service knows; the rest (one-shot
+  /// sandboxes, pooled ones, sessions) ends with its owner.
+  std::map<std::string, std::uint64_t> stop() {
+    stopped = true;
+    backend->drain_pool();
+    std::vector<caf::actor> targets;
+    for (const auto& record : directory.all())
+      targets.push_back(caf::actor_cast<caf::actor>(record->actor));
+    {
+      std::lock_guard lock{mutex};
+      for (const auto& [id, execution] : running)
+        targets.push_back(caf::actor_cast<caf::actor>(execution.actor));
+    }
+    targets.push_back(caf::actor_cast<caf::actor>(registry));
+    const auto grace = std::chrono::duration_cast<caf::timespan>(cfg.shutdown_kill_after);
+    const auto deadline = std::chrono::steady_clock::now() + grace + 2 * kill_timeout;
+    {
+      auto term = system.spawn<caf::hidden>(terminator, grace, caf::timespan{kill_timeout});
+      caf::scoped_actor self{system, true};
+      self->request(term, grace + 2 * kill_timeout, atom::shutdown_v, std::move(targets))
+          .receive([](std::uint64_t) {},
+                   [](const caf::error& err) {
+                     log::warn("the terminator did not answer", {{"error", caf::to_string(err)}});
+                   });
+    }
+    // What nobody holds a handle to here ends with its owner, within the same bound.
+    while (system.registry().running() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (system.registry().running() == 0) return {};
+    auto left = metrics::live_actors();
+    if (left.empty()) left.emplace("other", system.registry().running());
+    return left;
   }
 
   /// The sandbox an execution runs in: its stateful sandbox, or a one-shot one.
@@ -189,7 +225,7 @@ struct service::impl {
     if (!record->files)
       return api_error{501, "not_supported_by_backend",
                        "The files API is not available with SANDBOX_BACKEND=e2b"};
-    caf::anon_send(record->actor, atom::tick_v, true);
+    caf::anon_send(record->actor, atom::touch_v);
     return record->files;
   }
 
@@ -278,6 +314,8 @@ struct service::impl {
   sandbox_directory directory;
   client_registry_actor registry;
   std::atomic<bool> shutting_down{false};
+  /// stop() ran (main thread only).
+  bool stopped = false;
   std::atomic<std::uint64_t> connected_clients{0};
   mutable std::mutex mutex;
   std::condition_variable all_done;
@@ -611,6 +649,10 @@ void service::shutdown(std::chrono::milliseconds grace) {
                [](const caf::error& err) {
                  log::warn("closing websockets failed", {{"error", caf::to_string(err)}});
                });
+}
+
+std::map<std::string, std::uint64_t> service::stop() {
+  return impl_->stop();
 }
 
 void service::force_shutdown() {

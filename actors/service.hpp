@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -119,6 +121,11 @@ class service {
   void shutdown(std::chrono::milliseconds grace);
   /// Cuts a running shutdown short: cancels every execution now (a second SIGTERM).
   void force_shutdown();
+  /// Ends every actor within bounds, once shutdown() ran and the server stopped: the
+  /// known ones get user_shutdown, then kill after SHUTDOWN_KILL_MS. Returns the actors
+  /// still alive after that, by kind: empty when all ended. With stragglers, the caller
+  /// exits without destroying the service (its destructor would wait for them).
+  std::map<std::string, std::uint64_t> stop();
 
  private:
   struct impl;

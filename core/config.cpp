@@ -108,6 +108,7 @@ config make_config(const std::function<std::optional<std::string>(const std::str
   millis("STREAM_REPLAY_WINDOW_MS", cfg.stream_replay_window, 0);
   integer("MAX_CONCURRENT_EXECUTIONS", cfg.max_concurrent_executions, 1, 100000);
   millis("SHUTDOWN_GRACE_MS", cfg.shutdown_grace, 0);
+  millis("SHUTDOWN_KILL_MS", cfg.shutdown_kill_after, 0);
   if (auto v = get("API_KEYS")) cfg.api_keys = *v;
   if (auto v = get("API_KEYS_FILE")) cfg.api_keys_file = *v;
   integer("KEY_MAX_CONCURRENT_EXECUTIONS", cfg.key_max_concurrent_executions, 1, 100000);

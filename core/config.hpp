@@ -53,6 +53,8 @@ struct config {
   std::chrono::milliseconds stream_replay_window{10000};
   std::size_t max_concurrent_executions = 64;
   std::chrono::milliseconds shutdown_grace{10000};
+  /// At the end of a shutdown, how long actors may take to end before they are killed.
+  std::chrono::milliseconds shutdown_kill_after{5000};
 
   // Who may call, and how much.
   std::string api_keys;       ///< comma-separated; empty with no file: no auth

@@ -333,6 +333,15 @@ void actor_exited(actor_kind kind, std::string_view reason) {
       .Increment();
 }
 
+std::map<std::string, std::uint64_t> live_actors() {
+  auto& m = instance();
+  std::map<std::string, std::uint64_t> out;
+  for (const auto kind : all_actor_kinds)
+    if (const auto live = m.live_by_kind[index_of(kind)]->Value(); live > 0)
+      out.emplace(std::string{to_string(kind)}, static_cast<std::uint64_t>(live));
+  return out;
+}
+
 live_scope::live_scope(live_gauge gauge) : gauge_(gauge) {
   live(gauge_).Increment();
 }

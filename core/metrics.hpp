@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -41,6 +43,9 @@ class actor_scope {
 /// "kill", "error"…); an unbounded stream of distinct reasons is folded into
 /// "other" so the label's cardinality stays bounded.
 void actor_exited(actor_kind kind, std::string_view reason);
+
+/// The actors alive now, by kind (kinds with none are left out).
+std::map<std::string, std::uint64_t> live_actors();
 
 /// What a `live_scope` counts while it exists.
 enum class live_gauge {

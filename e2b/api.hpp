@@ -1,4 +1,4 @@
-// The E2B wire protocol as the official SDK speaks it (../shared/reference/e2b-protocol.md
+// The E2B wire protocol as the official SDK speaks it (docs/reference/e2b-protocol.md
 // §1–§3): where the control plane and a sandbox's ports are, the headers and bodies of
 // each call, what a reply means, and which client-facing error an E2B failure becomes.
 // No I/O here: e2b/http_client.hpp sends what these functions build.

@@ -1,6 +1,6 @@
 // E2B's own API over the local sandboxes, so that unmodified programs using the
 // official SDKs (e2b, @e2b/code-interpreter) run on this service
-// (../shared/reference/e2b-protocol.md §1–§5). Library-free, like routes.hpp:
+// (docs/reference/e2b-protocol.md §1–§5). Library-free, like routes.hpp:
 //
 //   control plane   POST/GET /v2/sandboxes, GET/DELETE /sandboxes/{id},
 //                   POST /sandboxes/{id}/timeout, POST /v2/sandboxes/{id}/connect

@@ -1,4 +1,4 @@
-// The JSON shapes of E2B's API (../shared/reference/e2b-protocol.md §1, §3), built
+// The JSON shapes of E2B's API (docs/reference/e2b-protocol.md §1, §3), built
 // from the service's own vocabulary: what the E2B-compatible listener sends.
 #pragma once
 

@@ -33,7 +33,7 @@ sandbox_actor::behavior_type fake_sandbox(Run run, Kill kill, Stop stop) {
       [](atom::restart, std::string&) { return context_info{}; },
       [](atom::adopt, sandbox_settings&) { return true; },
       [](atom::timeout, std::chrono::milliseconds) {},
-      [](atom::tick, bool) {},
+      [](atom::touch) {},
       [](atom::expire) {},
   };
 }

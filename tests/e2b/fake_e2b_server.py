@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A faithful test E2B (../shared/reference/e2b-protocol.md), for CI.
+"""A faithful test E2B (docs/reference/e2b-protocol.md), for CI.
 
     fake_e2b_server.py [--host 127.0.0.1] [--port 0] [--port-file F]
                        [--api-key KEY ...] [--debug-ports] [--verbose]

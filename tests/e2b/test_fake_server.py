@@ -1,5 +1,5 @@
 """The fake E2B server against the protocol it claims to speak
-(../shared/reference/e2b-protocol.md; § numbers below are that file's), and
+(docs/reference/e2b-protocol.md; § numbers below are that file's), and
 each kind of injected fault."""
 
 import gzip

@@ -1,7 +1,7 @@
 """The E2B-compatible API (E2B_COMPAT_PORT, E2B_COMPAT_DEBUG_PORTS) at the wire level:
 E2B's control plane, the Code Interpreter's NDJSON /execute and contexts, envd's
 files and health, routing by E2b-Sandbox-Id/-Port and by Host, E2B's error bodies
-(../shared/reference/e2b-protocol.md §1-§5). tests/e2b/sdk runs the official SDK
+(docs/reference/e2b-protocol.md §1-§5). tests/e2b/sdk runs the official SDK
 against the same listener."""
 
 from __future__ import annotations

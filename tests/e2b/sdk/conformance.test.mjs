@@ -3,7 +3,7 @@
 //
 //   mode debug: E2B_DEBUG=true — the SDK skips the control plane and talks to
 //               http://localhost:49999 (code interpreter) and :49983 (envd)
-//               (../shared/reference/e2b-protocol.md §4).
+//               (docs/reference/e2b-protocol.md §4).
 //   mode url:   E2B_API_KEY, E2B_API_URL and E2B_SANDBOX_URL — control plane and
 //               data plane on one base URL, demultiplexed by the E2b-Sandbox-*
 //               headers (§2, §4).
