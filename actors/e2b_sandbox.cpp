@@ -54,7 +54,7 @@ void fail_call(call& pending, const caf::error& err) {
 }
 
 void end_sandbox(pointer self, cell_end how, const std::string& detail,
-                 const std::optional<api_error>& refused = std::nullopt) {
+                 const std::optional<service_error>& refused = std::nullopt) {
   auto& st = self->state;
   for (auto& [id, c] : st.cells) {
     cell_outcome out;
@@ -70,10 +70,10 @@ void end_sandbox(pointer self, cell_end how, const std::string& detail,
     c.promise.deliver(std::move(out));
   }
   st.cells.clear();
-  const auto gone = refused ? make_error(*refused) : make_error(sandbox_errc::gone, detail);
+  const auto gone = refused ? make_error(*refused) : make_error(ec::sandbox_ended, detail);
   for (auto& [id, pending] : st.calls) fail_call(pending, gone);
   st.calls.clear();
-  if (st.adopt_promise) st.adopt_promise->deliver(make_error(sandbox_errc::start_failed, detail));
+  if (st.adopt_promise) st.adopt_promise->deliver(make_error(ec::sandbox_start_failed, detail));
   st.adopt_promise.reset();
   self->quit();
 }
@@ -202,8 +202,8 @@ cell_outcome stream_outcome(pointer self, const cell& c, const e2b::stream_end& 
   // Refused before any line: an HTTP error, or no answer at all (status 0).
   if (status != 200) {
     if (status == 404 && !c.request.context_id.empty())
-      return refused_cell(to_api_error(unknown_context(c.request.context_id)));
-    return refused_cell(e2b::to_api_error("run the code", response));
+      return refused_cell(unknown_context_error(c.request.context_id));
+    return refused_cell(e2b::call_error("run the code", response));
   }
   if (!end.problem.empty()) {
     out.how = cell_end::broken;
@@ -250,7 +250,7 @@ call& start_call(pointer self, call::kind what, e2b::http_request request) {
 caf::error call_error(const call& pending, const e2b::http_response& response) {
   if (response.result.status == 404 && !pending.context_id.empty())
     return unknown_context(pending.context_id);
-  return make_error(e2b::to_api_error("manage the sandbox's contexts", response));
+  return make_error(e2b::call_error("manage the sandbox's contexts", response));
 }
 
 void finish_call(pointer self, call& pending, e2b::http_response& response) {
@@ -270,7 +270,7 @@ void finish_call(pointer self, call& pending, e2b::http_response& response) {
       if (!ok)
         log::warn("could not set an E2B sandbox's timeout",
                   {{"e2bSandboxId", remote_id(self)},
-                   {"error", e2b::to_api_error("set the timeout", response).message}});
+                   {"error", e2b::call_error("set the timeout", response).message}});
       return;
     case call::kind::create_context:
     case call::kind::restart_context: {
@@ -285,8 +285,8 @@ void finish_call(pointer self, call& pending, e2b::http_response& response) {
         info->id = pending.context_id;
       }
       if (!info) {
-        pending.info.deliver(make_error(
-            api_error{502, "e2b_error", "E2B's reply to creating a context has no context id"}));
+        pending.info.deliver(
+            make_error(ec::e2b_refused, "E2B's reply to creating a context has no context id"));
         return;
       }
       st.contexts[info->id] = *info;
@@ -296,7 +296,7 @@ void finish_call(pointer self, call& pending, e2b::http_response& response) {
     case call::kind::list_contexts: {
       if (!ok || !body.is_array()) {
         pending.list.deliver(
-            ok ? make_error(api_error{502, "e2b_error", "E2B's list of contexts is not a list"})
+            ok ? make_error(ec::e2b_refused, "E2B's list of contexts is not a list")
                : call_error(pending, response));
         return;
       }
@@ -330,8 +330,7 @@ void finish_call(pointer self, call& pending, e2b::http_response& response) {
 std::optional<caf::error> not_ready(pointer self) {
   auto& st = self->state;
   if (st.failure) return make_error(*st.failure);
-  if (!st.remote)
-    return make_error(sandbox_errc::start_failed, "the E2B sandbox is still starting");
+  if (!st.remote) return make_error(ec::sandbox_start_failed, "the E2B sandbox is still starting");
   return std::nullopt;
 }
 
@@ -366,10 +365,10 @@ void start_create(pointer self) {
 }
 
 /// The create failed for good: every waiting request gets the error.
-void creation_failed(pointer self, api_error err) {
+void creation_failed(pointer self, service_error err) {
   auto& st = self->state;
   log::error("E2B sandbox could not be created",
-             {{"code", err.code}, {"reason", err.message}, {"attempts", st.create_attempt + 1}});
+             {{"reason", err.message}, {"attempts", st.create_attempt + 1}});
   st.failure = err;
   for (const auto& id : st.waiting) {
     auto it = st.cells.find(id);
@@ -415,11 +414,12 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
       [self](atom::run, run_cell& request, event_sink_actor sink) -> caf::result<cell_outcome> {
         auto& st = self->state;
         if (request.stdin_open || !request.stdin_data.empty())
-          return refused_cell({400, "not_supported_by_backend", std::string{e2b_no_stdin}});
+          return refused_cell({ec::not_supported_by_backend, std::string{e2b_no_stdin}, 0});
         if (st.failure) return refused_cell(*st.failure);
         const auto id = request.id;
         auto [it, fresh] = st.cells.try_emplace(id);
-        if (!fresh) return refused_cell(api_error::bad_request("A cell '" + id + "' already runs"));
+        if (!fresh)
+          return refused_cell({ec::invalid_request, "A cell '" + id + "' already runs", 0});
         auto& c = it->second;
         c.request = std::move(request);
         c.sink = std::move(sink);
@@ -570,11 +570,11 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
           log::warn("E2B sandbox create failed: retrying",
                     {{"attempt", st.create_attempt + 1},
                      {"delayMs", delay.count()},
-                     {"reason", e2b::to_api_error("create a sandbox", response).message}});
+                     {"reason", e2b::call_error("create a sandbox", response).message}});
           self->delayed_send(self, delay, atom::retry_v, st.create_attempt + 1);
           return;
         }
-        creation_failed(self, e2b::to_api_error("create a sandbox", response));
+        creation_failed(self, e2b::call_error("create a sandbox", response));
       },
       [self](atom::retry, std::uint32_t attempt) {
         self->state.create_attempt = attempt;

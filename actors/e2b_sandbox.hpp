@@ -12,8 +12,8 @@
 
 #include "actors/actors.hpp"
 #include "actors/sandbox_lifetime.hpp"
-#include "core/api_error.hpp"
 #include "core/metrics.hpp"
+#include "core/service_error.hpp"
 #include "e2b/api.hpp"
 #include "e2b/http_client.hpp"
 #include "e2b/remote_sandbox.hpp"
@@ -94,7 +94,7 @@ struct e2b_sandbox_state {
   std::shared_ptr<e2b::remote_sandbox> remote;
   std::uint32_t create_attempt = 0;
   /// Why the sandbox cannot serve (create failed for good); requests get this error.
-  std::optional<api_error> failure;
+  std::optional<service_error> failure;
 
   std::map<std::string, cell> cells;
   /// Cells waiting for the remote sandbox, in arrival order.

@@ -143,7 +143,7 @@ context* add_context(pointer self, language lang, std::string cwd, bool is_defau
   auto& st = self->state;
   if (!st.env.catalog->available(lang)) {
     auto spec = st.env.catalog->spec(lang, st.limits, cwd);
-    err = make_error(sandbox_errc::unavailable_language, std::get<std::string>(spec));
+    err = make_error(ec::unavailable_language, std::get<std::string>(spec));
     return nullptr;
   }
   std::size_t live = 0;
@@ -152,9 +152,9 @@ context* add_context(pointer self, language lang, std::string cwd, bool is_defau
   std::uint32_t slot = 0;
   while (slot < max_kernel_slots && !st.slot_owner[slot].empty()) ++slot;
   if (live >= st.env.max_contexts || slot == max_kernel_slots) {
-    err = make_error(sandbox_errc::too_many_contexts,
-                     "This sandbox already has " + std::to_string(live) +
-                         " contexts, the most it may have; delete one first");
+    err =
+        make_error(ec::too_many_contexts, "This sandbox already has " + std::to_string(live) +
+                                              " contexts, the most it may have; delete one first");
     return nullptr;
   }
   auto id = make_uuid();
@@ -206,10 +206,10 @@ void fail_queue(context& ctx, cell_end how, const std::string& detail) {
 void kernel_failed(pointer self, context& ctx) {
   auto& st = self->state;
   fail_queue(ctx, cell_end::start_failed, ctx.start_error);
-  for (auto& p : ctx.on_ready) p.deliver(make_error(sandbox_errc::start_failed, ctx.start_error));
+  for (auto& p : ctx.on_ready) p.deliver(make_error(ec::sandbox_start_failed, ctx.start_error));
   ctx.on_ready.clear();
   if (ctx.slot == 0 && st.adopt_promise) {
-    st.adopt_promise->deliver(make_error(sandbox_errc::start_failed, ctx.start_error));
+    st.adopt_promise->deliver(make_error(ec::sandbox_start_failed, ctx.start_error));
     st.adopt_promise.reset();
   }
 }
@@ -340,10 +340,10 @@ void end_sandbox(pointer self, cell_end how, const std::string& detail) {
     ctx.current.reset();
     for (auto& c : ctx.queue) fail(c);
     ctx.queue.clear();
-    for (auto& p : ctx.on_ready) p.deliver(make_error(sandbox_errc::gone, detail));
+    for (auto& p : ctx.on_ready) p.deliver(make_error(ec::sandbox_ended, detail));
     ctx.on_ready.clear();
   }
-  if (st.adopt_promise) st.adopt_promise->deliver(make_error(sandbox_errc::start_failed, detail));
+  if (st.adopt_promise) st.adopt_promise->deliver(make_error(ec::sandbox_start_failed, detail));
   st.adopt_promise.reset();
   self->quit();
 }
@@ -484,18 +484,20 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         context* ctx = nullptr;
         if (!request.context_id.empty()) {
           ctx = st.find(request.context_id);
-          if (!ctx) return refused_cell(to_api_error(unknown_context(request.context_id)));
+          if (!ctx) return refused_cell(unknown_context_error(request.context_id));
           if (request.lang_given && request.lang != ctx->lang)
-            return refused_cell(api_error::bad_request(
-                "Context '" + ctx->id + "' runs " + std::string{to_string(ctx->lang)} + ", not " +
-                std::string{to_string(request.lang)}));
+            return refused_cell({ec::invalid_request,
+                                 "Context '" + ctx->id + "' runs " +
+                                     std::string{to_string(ctx->lang)} + ", not " +
+                                     std::string{to_string(request.lang)},
+                                 0});
         } else {
           const auto lang = request.lang_given ? request.lang : st.lang;
           ctx = st.default_context(lang);
           if (!ctx) {
             caf::error err;
             ctx = add_context(self, lang, "/home/user", true, err);
-            if (!ctx) return refused_cell(to_api_error(err));
+            if (!ctx) return refused_cell(to_service_error(err));
           }
         }
         auto promise = self->make_response_promise<cell_outcome>();
@@ -563,7 +565,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
       },
       [self](atom::create, context_request& request) -> caf::result<context_info> {
         auto& st = self->state;
-        if (!st.process) return make_error(sandbox_errc::start_failed, st.start_error);
+        if (!st.process) return make_error(ec::sandbox_start_failed, st.start_error);
         if (request.as_default)
           if (auto* existing = st.default_context(request.lang)) return st.info(*existing);
         caf::error err;
@@ -572,7 +574,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         if (!ctx) return err;
         st.touch();
         if (ctx->state == kernel_state::dead)
-          return make_error(sandbox_errc::start_failed, ctx->start_error);
+          return make_error(ec::sandbox_start_failed, ctx->start_error);
         if (request.as_default) return st.info(*ctx);  // cells wait in its queue meanwhile
         auto promise = self->make_response_promise<context_info>();
         ctx->on_ready.push_back(promise);
@@ -619,7 +621,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
           start_kernel(self, *ctx);
           if (ctx->state == kernel_state::dead) {
             ctx->on_ready.pop_back();
-            return make_error(sandbox_errc::start_failed, ctx->start_error);
+            return make_error(ec::sandbox_start_failed, ctx->start_error);
           }
         } else {
           ctx->restart_on_exit = true;
@@ -630,14 +632,14 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
       },
       [self](atom::adopt, sandbox_settings& settings) -> caf::result<bool> {
         auto& st = self->state;
-        if (!st.process) return make_error(sandbox_errc::start_failed, st.start_error);
+        if (!st.process) return make_error(ec::sandbox_start_failed, st.start_error);
         // Visible to the HTTP layer once the adopting request has its reply.
         settings.record->files = st.files;
         schedule_expiry(self, st.life.adopt(std::move(settings)));
         auto* first = st.in_slot(0);
         if (first && first->state == kernel_state::ready) return true;
         if (first && first->state == kernel_state::dead)
-          return make_error(sandbox_errc::start_failed, first->start_error);
+          return make_error(ec::sandbox_start_failed, first->start_error);
         st.adopt_promise = self->make_response_promise<bool>();
         return *st.adopt_promise;
       },

@@ -4,6 +4,7 @@
 
 #include "core/execution.hpp"
 #include "core/sandbox_spec.hpp"
+#include "core/service_error.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
@@ -69,30 +70,18 @@ struct cell_outcome {
   /// For a cell the service stopped in a stateful sandbox: whether its kernel kept its
   /// state (interrupted) or lost it (restarted).
   std::optional<bool> state_kept;
-  /// For `refused`: the client-facing error.
-  std::optional<api_error> refusal;
+  /// For `refused`: why.
+  std::optional<service_error> refusal;
 };
 
 /// The outcome of a cell its sandbox refused to run: the client gets `err`.
-inline cell_outcome refused_cell(api_error err) {
+inline cell_outcome refused_cell(service_error err) {
   cell_outcome out;
   out.how = cell_end::refused;
   out.detail = err.message;
   out.refusal = std::move(err);
   return out;
 }
-
-/// One kernel of a sandbox, as the contexts API shows it.
-struct context_info {
-  std::string id;
-  language lang = language::python;
-  std::string cwd;
-  /// The context a request without contextId uses for this language.
-  bool is_default = false;
-  /// Cells running (0 or 1) and waiting.
-  std::size_t running = 0;
-  std::size_t queued = 0;
-};
 
 /// Turns a pooled (or fresh) sandbox into a stateful one.
 struct sandbox_settings {

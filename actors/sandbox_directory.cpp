@@ -54,6 +54,23 @@ std::size_t sandbox_directory::size() const {
   return by_id_.size();
 }
 
+std::shared_ptr<e2b_extension> sandbox_directory::extend(
+    const std::string& owner, const std::string& id,
+    const std::function<std::shared_ptr<e2b_extension>()>& make) {
+  std::lock_guard lock{mutex_};
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || it->second->owner != owner) return nullptr;
+  if (!it->second->e2b) it->second->e2b = make();
+  return it->second->e2b;
+}
+
+std::optional<extended_sandbox> sandbox_directory::find_extended(const std::string& id) const {
+  std::lock_guard lock{mutex_};
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || !it->second->e2b) return std::nullopt;
+  return extended_sandbox{id, it->second->owner, it->second->e2b};
+}
+
 std::size_t sandbox_directory::count(const std::string& owner) const {
   std::lock_guard lock{mutex_};
   return static_cast<std::size_t>(

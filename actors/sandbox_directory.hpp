@@ -10,9 +10,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,6 +34,8 @@ struct sandbox_record {
   std::atomic<std::int64_t> expires_at_ms{0};
   sandbox_actor actor;
   std::shared_ptr<sandbox::sandbox_files> files;
+  /// What E2B's API adds; set at creation or by sandbox_directory::extend.
+  std::shared_ptr<e2b_extension> e2b;  // guarded by the directory's mutex once added
 };
 
 class sandbox_directory {
@@ -45,6 +49,13 @@ class sandbox_directory {
   std::vector<std::shared_ptr<sandbox_record>> all() const;
   std::size_t size() const;
   std::size_t count(const std::string& owner) const;
+  /// The E2B extension of `owner`'s sandbox `id`, set to `make()` if it has none yet;
+  /// null if there is no such sandbox.
+  std::shared_ptr<e2b_extension> extend(
+      const std::string& owner, const std::string& id,
+      const std::function<std::shared_ptr<e2b_extension>()>& make);
+  /// The sandbox `id`, whoever owns it, if it has an E2B extension.
+  std::optional<extended_sandbox> find_extended(const std::string& id) const;
 
  private:
   mutable std::mutex mutex_;

@@ -3,57 +3,38 @@
 #include <caf/sec.hpp>
 
 namespace codeexec {
-namespace {
 
-const auto category = caf::atom("sandbox");
-
-}  // namespace
-
-caf::error make_error(sandbox_errc code, std::string message) {
-  return caf::error{static_cast<std::uint8_t>(code), category,
-                    caf::make_message(std::move(message))};
+caf::error make_error(ec code, std::string message) {
+  return caf::make_error(code, std::move(message), 0);
 }
 
-caf::error make_error(const api_error& err) {
-  return caf::error{static_cast<std::uint8_t>(sandbox_errc::backend), category,
-                    caf::make_message(err.message, err.code, err.status, err.retry_after_seconds)};
+caf::error make_error(const service_error& err) {
+  return caf::make_error(err.code, err.message, err.retry_after_seconds);
 }
 
-api_error to_api_error(const caf::error& err) {
-  if (err.category() == category &&
-      err.code() == static_cast<std::uint8_t>(sandbox_errc::backend) &&
-      err.context().match_elements<std::string, std::string, int, int>()) {
+service_error to_service_error(const caf::error& err) {
+  if (err.category() == caf::atom("codeexec")) {
+    service_error out{static_cast<ec>(err.code()), {}, 0};
     const auto& ctx = err.context();
-    return {ctx.get_as<int>(2), ctx.get_as<std::string>(1), ctx.get_as<std::string>(0),
-            ctx.get_as<int>(3)};
-  }
-  std::string message;
-  if (err.context().match_elements<std::string>()) message = err.context().get_as<std::string>(0);
-  if (err.category() == category) {
-    switch (static_cast<sandbox_errc>(err.code())) {
-      case sandbox_errc::unknown_context:
-        return {404, "context_not_found", message};
-      case sandbox_errc::too_many_contexts:
-        return {409, "too_many_contexts", message};
-      case sandbox_errc::unavailable_language:
-        return {400, "unavailable_language", message};
-      case sandbox_errc::start_failed:
-        return {503, "sandbox_start_failed", message, 1};
-      case sandbox_errc::gone:
-        return {404, "sandbox_not_found", message.empty() ? "The sandbox has ended" : message};
-      case sandbox_errc::backend:
-        return {502, "backend_error", message};
+    if (ctx.match_elements<std::string, int>()) {
+      out.message = ctx.get_as<std::string>(0);
+      out.retry_after_seconds = ctx.get_as<int>(1);
     }
+    if (out.code == ec::sandbox_ended && out.message.empty()) out.message = "The sandbox has ended";
+    return out;
   }
   if (err == caf::sec::request_timeout)
-    return {503, "sandbox_busy", "The sandbox did not answer in time; retry shortly", 1};
+    return {ec::sandbox_busy, "The sandbox did not answer in time; retry shortly", 0};
   // The actor ended while asked: the sandbox is gone.
-  return {404, "sandbox_not_found", "The sandbox has ended"};
+  return {ec::sandbox_ended, "The sandbox has ended", 0};
+}
+
+service_error unknown_context_error(const std::string& context_id) {
+  return {ec::context_not_found, "No context '" + context_id + "' in this sandbox", 0};
 }
 
 caf::error unknown_context(const std::string& context_id) {
-  return make_error(sandbox_errc::unknown_context,
-                    "No context '" + context_id + "' in this sandbox");
+  return make_error(unknown_context_error(context_id));
 }
 
 }  // namespace codeexec

@@ -1,36 +1,32 @@
-// Errors that sandbox actors reply with, and their client-facing form.
+// The service's error codes (core/service_error.hpp) as CAF errors, as VAST registers
+// its `ec`: what actors reply with, and its way back to the facade's service_error.
 #pragma once
 
-#include "core/api_error.hpp"
+#include "core/service_error.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
 
-#include <cstdint>
 #include <string>
+
+CAF_ERROR_CODE_ENUM(codeexec::ec, "codeexec")
 
 namespace codeexec {
 
-enum class sandbox_errc : std::uint8_t {
-  unknown_context = 1,   ///< no context with that id in the sandbox
-  too_many_contexts,     ///< MAX_CONTEXTS_PER_SANDBOX reached
-  unavailable_language,  ///< this host cannot run that language
-  start_failed,          ///< the sandbox or kernel could not start
-  gone,                  ///< the sandbox ended meanwhile
-  backend,               ///< the backend (E2B) failed: the context holds the client's error
-};
+/// A CAF error with `code`, the message as its context.
+caf::error make_error(ec code, std::string message);
 
-/// A CAF error of the sandbox category, with the client-facing message as context.
-caf::error make_error(sandbox_errc code, std::string message);
+/// A service error as a CAF error (the retry hint kept).
+caf::error make_error(const service_error& err);
 
 /// No context `context_id` in the sandbox.
 caf::error unknown_context(const std::string& context_id);
 
-/// A backend failure that reaches the client as `err` (status, code, Retry-After kept).
-caf::error make_error(const api_error& err);
+/// The service error an actor (or CAF itself: timeout, actor gone) replied with.
+service_error to_service_error(const caf::error& err);
 
-/// The HTTP form of an error a sandbox actor (or CAF itself) replied with.
-api_error to_api_error(const caf::error& err);
+/// The refusal for an unknown context, as cells and replies give it.
+service_error unknown_context_error(const std::string& context_id);
 
 }  // namespace codeexec

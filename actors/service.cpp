@@ -52,60 +52,59 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-nlohmann::json limits_json(const resource_limits& l) {
-  return {{"memoryMb", l.memory_bytes >> 20},
-          {"pids", l.pids},
-          {"workspaceMb", l.workspace_bytes >> 20},
-          {"fileSizeMb", l.file_size_bytes >> 20},
-          {"openFiles", l.open_files},
-          {"outputBytes", l.output_bytes}};
+sandbox_info describe(const sandbox_record& r) {
+  return {r.id,
+          r.lang,
+          r.created,
+          std::chrono::system_clock::time_point{std::chrono::milliseconds{r.expires_at_ms.load()}},
+          r.metadata,
+          r.limits};
 }
 
-nlohmann::json sandbox_json(const sandbox_record& r) {
-  return {{"sandboxId", r.id},
-          {"language", to_string(r.lang)},
-          {"state", "running"},
-          {"createdAt", iso_time(unix_ms(r.created))},
-          {"expiresAt", iso_time(r.expires_at_ms.load())},
-          {"metadata", r.metadata},
-          {"limits", limits_json(r.limits)}};
+service_error sandbox_not_found(const std::string& id) {
+  return {ec::sandbox_not_found, "No sandbox '" + id + "'", 0};
 }
 
-nlohmann::json context_json(const context_info& c) {
-  return {{"id", c.id},           {"language", to_string(c.lang)},
-          {"cwd", c.cwd},         {"default", c.is_default},
-          {"running", c.running}, {"queued", c.queued}};
+service_error key_sandbox_limit(std::size_t per_key) {
+  return {ec::key_sandbox_limit,
+          "This API key already has " + std::to_string(per_key) + " sandboxes; delete one first",
+          0};
 }
 
-nlohmann::json file_entry_json(const sandbox::dir_entry& e) {
-  const char* type = e.type == sandbox::entry_type::file      ? "file"
-                     : e.type == sandbox::entry_type::dir     ? "dir"
-                     : e.type == sandbox::entry_type::symlink ? "symlink"
-                                                              : "other";
-  return {{"name", e.name}, {"path", e.path}, {"type", type}, {"size", e.size}, {"mode", e.mode}};
+service_error shutting_down_error() {
+  return {ec::shutting_down, "The service is shutting down", 0};
 }
 
-api_error sandbox_not_found(const std::string& id) {
-  return {404, "sandbox_not_found", "No sandbox '" + id + "'"};
-}
-
-api_error file_api_error(const sandbox::file_error& err) {
+service_error file_error(const sandbox::file_error& err) {
   using sandbox::file_errc;
-  switch (err.code) {
-    case file_errc::not_found:
-      return {404, "file_not_found", err.message};
-    case file_errc::too_large:
-    case file_errc::no_space:
-      return {413, "payload_too_large", err.message};
-    case file_errc::permission_denied:
-      return {403, "forbidden", err.message};
-    case file_errc::sandbox_gone:
-      return {404, "sandbox_not_found", err.message};
-    case file_errc::io_error:
-      return {503, "io_error", err.message, 1};
-    default:
-      return {400, std::string{sandbox::to_string(err.code)}, err.message};
-  }
+  const auto code = [&] {
+    switch (err.code) {
+      case file_errc::invalid_path:
+        return ec::invalid_path;
+      case file_errc::outside_workspace:
+        return ec::outside_workspace;
+      case file_errc::not_found:
+        return ec::file_not_found;
+      case file_errc::not_a_file:
+        return ec::not_a_file;
+      case file_errc::not_a_directory:
+        return ec::not_a_directory;
+      case file_errc::is_directory:
+        return ec::is_directory;
+      case file_errc::too_large:
+        return ec::file_too_large;
+      case file_errc::no_space:
+        return ec::no_space;
+      case file_errc::permission_denied:
+        return ec::permission_denied;
+      case file_errc::sandbox_gone:
+        return ec::sandbox_ended;
+      case file_errc::io_error:
+        return ec::io_error;
+    }
+    return ec::io_error;
+  }();
+  return {code, err.message, 0};
 }
 
 }  // namespace
@@ -164,7 +163,7 @@ struct service::impl {
   }
 
   /// The sandbox an execution runs in: its stateful sandbox, or a one-shot one.
-  std::variant<sandbox_source, api_error> source_for(execution_request& request) {
+  result<sandbox_source> source_for(execution_request& request) {
     if (request.sandbox_id.empty()) {
       return sandbox_source{[this](caf::actor_system& sys, const execution_request& r) {
         return sandbox_lease{backend->acquire(sys, r.lang, r.limits), true};
@@ -189,7 +188,8 @@ struct service::impl {
   /// pooled sandbox of another language has given way (ended; nothing blocks
   /// meanwhile). Else the 503, and `then` never runs.
   template <class Then>
-  std::optional<api_error> when_room_for(language lang, const resource_limits& limits, Then then) {
+  std::optional<service_error> when_room_for(language lang, const resource_limits& limits,
+                                             Then then) {
     if (backend->has_room(lang, limits)) {
       then();
       return std::nullopt;
@@ -199,63 +199,63 @@ struct service::impl {
       caf::anon_send(*victim, atom::kill_v);
       return std::nullopt;
     }
-    return api_error{503, "too_many_sandboxes",
-                     "The server runs its maximum of " + std::to_string(cfg.max_sandboxes) +
-                         " sandboxes; retry shortly",
-                     1};
+    return service_error{ec::sandbox_limit,
+                         "The server runs its maximum of " + std::to_string(cfg.max_sandboxes) +
+                             " sandboxes; retry shortly",
+                         0};
   }
 
   /// Asks the sandbox `id` of `owner`; `on_reply` gets the answer, `done` any error
   /// (including an unknown sandbox).
-  template <class OnReply, class... Args>
+  template <class Done, class OnReply, class... Args>
   void ask_sandbox(const std::string& owner, const std::string& id, caf::timespan timeout,
-                   const json_callback& done, OnReply on_reply, Args... args) {
+                   const Done& done, OnReply on_reply, Args... args) {
     auto record = directory.find(owner, id);
     if (!record) return done(sandbox_not_found(id));
     ask(
         system, record->actor, timeout, std::move(on_reply),
-        [done](const caf::error& err) { done(to_api_error(err)); }, std::move(args)...);
+        [done](const caf::error& err) { done(to_service_error(err)); }, std::move(args)...);
   }
 
   /// The files of the sandbox `id` of `owner`, counted as activity of the sandbox.
-  std::variant<std::shared_ptr<sandbox::sandbox_files>, api_error> files_of(
-      const std::string& owner, const std::string& id) const {
+  result<std::shared_ptr<sandbox::sandbox_files>> files_of(const std::string& owner,
+                                                           const std::string& id) const {
     auto record = directory.find(owner, id);
     if (!record) return sandbox_not_found(id);
     if (!record->files)
-      return api_error{501, "not_supported_by_backend",
-                       "The files API is not available with SANDBOX_BACKEND=e2b"};
+      return service_error{ec::files_not_supported,
+                           "The files API is not available with SANDBOX_BACKEND=e2b", 0};
     caf::anon_send(record->actor, atom::touch_v);
     return record->files;
   }
 
-  std::optional<api_error> check_available(language lang) const {
+  std::optional<service_error> check_available(language lang) const {
     auto reason = backend->unavailable(lang);
     if (!reason) return std::nullopt;
-    return api_error{400, "unavailable_language", std::move(*reason)};
+    return service_error{ec::unavailable_language, std::move(*reason), 0};
   }
 
-  std::variant<std::string, api_error> start(execution_request request, execution_target target) {
-    if (shutting_down) return api_error{503, "shutting_down", "The service is shutting down", 5};
+  result<std::string> start(execution_request request, execution_target target) {
+    if (shutting_down) return shutting_down_error();
     if (request.sandbox_id.empty())
       if (auto err = check_available(request.lang)) return *err;
     if (auto reason = backend->unsupported(request))
-      return api_error{400, "not_supported_by_backend", std::move(*reason)};
+      return service_error{ec::not_supported_by_backend, std::move(*reason), 0};
     auto source = source_for(request);
-    if (auto* err = std::get_if<api_error>(&source)) return *err;
+    if (auto* err = std::get_if<service_error>(&source)) return *err;
     std::unique_lock lock{mutex};
     if (running.size() >= cfg.max_concurrent_executions)
-      return api_error{503, "overloaded",
-                       "Too many executions are running (" +
-                           std::to_string(cfg.max_concurrent_executions) + "); retry shortly",
-                       1};
+      return service_error{ec::overloaded,
+                           "Too many executions are running (" +
+                               std::to_string(cfg.max_concurrent_executions) + "); retry shortly",
+                           0};
     const auto owner = request.owner;
     if (!owner.empty() && running_by_owner[owner] >= cfg.key_max_concurrent_executions)
-      return api_error{429, "too_many_executions",
-                       "This API key already runs " +
-                           std::to_string(cfg.key_max_concurrent_executions) +
-                           " executions; retry when one has finished",
-                       1};
+      return service_error{ec::key_execution_limit,
+                           "This API key already runs " +
+                               std::to_string(cfg.key_max_concurrent_executions) +
+                               " executions; retry when one has finished",
+                           0};
     lock.unlock();
     auto id = make_uuid();
     const bool one_shot = request.sandbox_id.empty();
@@ -333,14 +333,14 @@ service::service(const config& cfg) : impl_(std::make_unique<impl>(cfg)) {}
 
 service::~service() = default;
 
-std::variant<std::string, api_error> service::execute(execution_request request,
-                                                      std::function<void(execution_report)> done) {
+result<std::string> service::execute(execution_request request,
+                                     std::function<void(execution_report)> done) {
   execution_target target;
   target.on_done = std::move(done);
   return impl_->start(std::move(request), std::move(target));
 }
 
-std::variant<std::string, api_error> service::execute_stream(execution_request request) {
+result<std::string> service::execute_stream(execution_request request) {
   // A clientId belongs to the key that uses it: no key can read another key's stream.
   request.client_id = scoped_client_id(request.owner, request.client_id);
   execution_target target;
@@ -348,9 +348,9 @@ std::variant<std::string, api_error> service::execute_stream(execution_request r
   return impl_->start(std::move(request), std::move(target));
 }
 
-std::variant<std::string, api_error> service::execute_events(
-    execution_request request, std::function<void(const kernel_event&)> on_event,
-    std::function<void(execution_report)> done) {
+result<std::string> service::execute_events(execution_request request,
+                                            std::function<void(const kernel_event&)> on_event,
+                                            std::function<void(execution_report)> done) {
   execution_target target;
   target.on_event = std::move(on_event);
   target.on_done = std::move(done);
@@ -365,36 +365,27 @@ void service::cancel_execution(const std::string& owner, const std::string& exec
   caf::anon_send(it->second.actor, atom::cancel_v, std::move(reason));
 }
 
-std::optional<api_error> service::send_stdin(const std::string& owner,
-                                             const std::string& execution_id, stdin_request input) {
+std::optional<service_error> service::send_stdin(const std::string& owner,
+                                                 const std::string& execution_id,
+                                                 stdin_request input) {
   std::lock_guard lock{impl_->mutex};
   auto it = impl_->running.find(execution_id);
   if (it == impl_->running.end() || it->second.owner != owner)
-    return api_error{404, "execution_not_found", "No running execution '" + execution_id + "'"};
+    return service_error{ec::execution_not_found, "No running execution '" + execution_id + "'", 0};
   if (!it->second.interactive)
-    return api_error{409, "stdin_closed",
-                     "The execution's stdin is not open: start it with \"interactive\": true"};
+    return service_error{ec::stdin_closed,
+                         "The execution's stdin is not open: start it with \"interactive\": true",
+                         0};
   caf::anon_send(it->second.actor, atom::input_v, std::move(input.data), input.eof);
   return std::nullopt;
 }
 
-void service::create_sandbox(sandbox_request request, json_callback done) {
+void service::create_sandbox(sandbox_request request, reply_callback<sandbox_info> done) {
   auto& im = *impl_;
-  if (im.shutting_down) {
-    done(api_error{503, "shutting_down", "The service is shutting down", 5});
-    return;
-  }
-  if (im.directory.count(request.owner) >= im.cfg.key_max_sandboxes) {
-    done(api_error{429, "too_many_sandboxes",
-                   "This API key already has " + std::to_string(im.cfg.key_max_sandboxes) +
-                       " sandboxes; delete one first",
-                   1});
-    return;
-  }
-  if (auto err = im.check_available(request.lang)) {
-    done(*err);
-    return;
-  }
+  if (im.shutting_down) return done(shutting_down_error());
+  if (im.directory.count(request.owner) >= im.cfg.key_max_sandboxes)
+    return done(key_sandbox_limit(im.cfg.key_max_sandboxes));
+  if (auto err = im.check_available(request.lang)) return done(*err);
   auto record = std::make_shared<sandbox_record>();
   record->id = make_short_id();
   record->owner = std::move(request.owner);
@@ -402,6 +393,7 @@ void service::create_sandbox(sandbox_request request, json_callback done) {
   record->env = std::move(request.env);
   record->metadata = std::move(request.metadata);
   record->limits = request.limits;
+  record->e2b = std::move(request.e2b);
   record->created = std::chrono::system_clock::now();
   record->expires_at_ms = unix_ms(record->created) + request.idle_timeout.count();
   auto start = [this, record, idle_timeout = request.idle_timeout, done] {
@@ -411,7 +403,8 @@ void service::create_sandbox(sandbox_request request, json_callback done) {
 }
 
 void service::start_sandbox(std::shared_ptr<sandbox_record> record,
-                            std::chrono::milliseconds idle_timeout, json_callback done) {
+                            std::chrono::milliseconds idle_timeout,
+                            reply_callback<sandbox_info> done) {
   auto& im = *impl_;
   record->actor = im.backend->acquire(im.system, record->lang, record->limits);
   // The directory outlives every actor (the impl awaits them before its members go).
@@ -424,43 +417,49 @@ void service::start_sandbox(std::shared_ptr<sandbox_record> record,
       [this, record, per_key, done](bool) {
         if (!impl_->directory.add(record, per_key)) {
           caf::anon_send_exit(record->actor, caf::exit_reason::user_shutdown);
-          done(api_error{429, "too_many_sandboxes",
-                         "This API key already has " + std::to_string(per_key) +
-                             " sandboxes; delete one first",
-                         1});
-          return;
+          return done(key_sandbox_limit(per_key));
         }
         log::info("sandbox created",
                   {{"sandboxId", record->id}, {"language", to_string(record->lang)}});
-        done(sandbox_json(*record));
+        done(describe(*record));
       },
       [record, done](const caf::error& err) {
         caf::anon_send_exit(record->actor, caf::exit_reason::user_shutdown);
-        auto api = to_api_error(err);
-        if (api.status == 404)
-          api = {503, "sandbox_start_failed", "The sandbox ended while starting", 1};
-        done(api);
+        auto failure = to_service_error(err);
+        if (failure.code == ec::sandbox_ended)
+          failure = {ec::sandbox_start_failed, "The sandbox ended while starting", 0};
+        done(failure);
       },
       atom::adopt_v, std::move(settings));
 }
 
-json_result service::list_sandboxes(const std::string& owner) const {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& record : impl_->directory.list(owner)) out.push_back(sandbox_json(*record));
-  return nlohmann::json{{"sandboxes", std::move(out)}};
+std::vector<sandbox_info> service::list_sandboxes(const std::string& owner) const {
+  std::vector<sandbox_info> out;
+  for (const auto& record : impl_->directory.list(owner)) out.push_back(describe(*record));
+  return out;
 }
 
-json_result service::get_sandbox(const std::string& owner, const std::string& id) const {
+result<sandbox_info> service::get_sandbox(const std::string& owner, const std::string& id) const {
   auto record = impl_->directory.find(owner, id);
   if (!record) return sandbox_not_found(id);
-  return sandbox_json(*record);
+  return describe(*record);
 }
 
 bool service::has_sandbox(const std::string& owner, const std::string& id) const {
   return impl_->directory.find(owner, id) != nullptr;
 }
 
-void service::delete_sandbox(const std::string& owner, const std::string& id, json_callback done) {
+std::shared_ptr<e2b_extension> service::extend_sandbox(
+    const std::string& owner, const std::string& id,
+    const std::function<std::shared_ptr<e2b_extension>()>& make) {
+  return impl_->directory.extend(owner, id, make);
+}
+
+std::optional<extended_sandbox> service::find_extended(const std::string& id) const {
+  return impl_->directory.find_extended(id);
+}
+
+void service::delete_sandbox(const std::string& owner, const std::string& id, done_callback done) {
   auto record = impl_->directory.find(owner, id);
   if (!record) return done(sandbox_not_found(id));
   impl_->directory.remove(id);
@@ -468,93 +467,79 @@ void service::delete_sandbox(const std::string& owner, const std::string& id, js
   // Running cells are answered ("killed") before the actor ends; the reply waits until
   // its processes are gone, so the slot is free for the next sandbox.
   caf::anon_send(record->actor, atom::kill_v);
-  when_gone(record->actor, [done] { done(nlohmann::json::object()); });
+  when_gone(record->actor, [done] { done(std::nullopt); });
 }
 
-json_result service::set_sandbox_timeout(const std::string& owner, const std::string& id,
-                                         std::chrono::milliseconds timeout) {
+result<sandbox_info> service::set_sandbox_timeout(const std::string& owner, const std::string& id,
+                                                  std::chrono::milliseconds timeout) {
   auto record = impl_->directory.find(owner, id);
   if (!record) return sandbox_not_found(id);
   // Shown at once; the actor keeps it current from then on.
   record->expires_at_ms = unix_ms(std::chrono::system_clock::now()) + timeout.count();
   caf::anon_send(record->actor, atom::timeout_v, timeout);
-  return sandbox_json(*record);
+  return describe(*record);
 }
 
 void service::interrupt_sandbox(const std::string& owner, const std::string& id,
-                                const std::string& context_id, json_callback done) {
+                                const std::string& context_id, reply_callback<std::uint64_t> done) {
   impl_->ask_sandbox(
-      owner, id, sandbox_answer_timeout, done,
-      [done](std::uint64_t count) {
-        done(nlohmann::json{{"interrupted", count}});
-      },
+      owner, id, sandbox_answer_timeout, done, [done](std::uint64_t count) { done(count); },
       atom::interrupt_v, context_id);
 }
 
 void service::create_context(const std::string& owner, const std::string& id,
-                             context_request request, json_callback done) {
+                             context_request request, reply_callback<context_info> done) {
   impl_->ask_sandbox(
-      owner, id, kernel_start_timeout, done,
-      [done](context_info& info) { done(context_json(info)); }, atom::create_v, std::move(request));
+      owner, id, kernel_start_timeout, done, [done](context_info& info) { done(std::move(info)); },
+      atom::create_v, std::move(request));
 }
 
-void service::list_contexts(const std::string& owner, const std::string& id, json_callback done) {
+void service::list_contexts(const std::string& owner, const std::string& id,
+                            reply_callback<std::vector<context_info>> done) {
   impl_->ask_sandbox(
       owner, id, sandbox_answer_timeout, done,
-      [done](std::vector<context_info>& contexts) {
-        nlohmann::json out = nlohmann::json::array();
-        for (const auto& c : contexts) out.push_back(context_json(c));
-        done(nlohmann::json{{"contexts", std::move(out)}});
-      },
-      atom::get_v);
+      [done](std::vector<context_info>& contexts) { done(std::move(contexts)); }, atom::get_v);
 }
 
 void service::delete_context(const std::string& owner, const std::string& id,
-                             const std::string& context_id, json_callback done) {
+                             const std::string& context_id, done_callback done) {
   impl_->ask_sandbox(
-      owner, id, sandbox_answer_timeout, done,
-      [done](bool) {
-        done(nlohmann::json{{"deleted", true}});
-      },
-      atom::remove_v, context_id);
+      owner, id, sandbox_answer_timeout, done, [done](bool) { done(std::nullopt); }, atom::remove_v,
+      context_id);
 }
 
 void service::restart_context(const std::string& owner, const std::string& id,
-                              const std::string& context_id, json_callback done) {
+                              const std::string& context_id, reply_callback<context_info> done) {
   impl_->ask_sandbox(
-      owner, id, kernel_start_timeout, done,
-      [done](context_info& info) { done(context_json(info)); }, atom::restart_v, context_id);
+      owner, id, kernel_start_timeout, done, [done](context_info& info) { done(std::move(info)); },
+      atom::restart_v, context_id);
 }
 
-std::variant<std::string, api_error> service::read_file(const std::string& owner,
-                                                        const std::string& id,
-                                                        const std::string& path) const {
+result<std::string> service::read_file(const std::string& owner, const std::string& id,
+                                       const std::string& path) const {
   auto files = impl_->files_of(owner, id);
-  if (auto* err = std::get_if<api_error>(&files)) return *err;
+  if (auto* err = std::get_if<service_error>(&files)) return *err;
   auto read = std::get<0>(files)->read(path, impl_->cfg.max_body_bytes);
-  if (!read) return file_api_error(read.error());
+  if (!read) return file_error(read.error());
   return std::move(read).value();
 }
 
-json_result service::write_file(const std::string& owner, const std::string& id,
-                                const std::string& path, std::string_view data) const {
+result<std::uint64_t> service::write_file(const std::string& owner, const std::string& id,
+                                          const std::string& path, std::string_view data) const {
   auto files = impl_->files_of(owner, id);
-  if (auto* err = std::get_if<api_error>(&files)) return *err;
+  if (auto* err = std::get_if<service_error>(&files)) return *err;
   auto written = std::get<0>(files)->write(path, data);
-  if (!written) return file_api_error(written.error());
-  return nlohmann::json{{"path", path}, {"size", written.value()}};
+  if (!written) return file_error(written.error());
+  return static_cast<std::uint64_t>(written.value());
 }
 
-json_result service::list_files(const std::string& owner, const std::string& id,
-                                const std::string& path) const {
+result<sandbox::dir_listing> service::list_files(const std::string& owner, const std::string& id,
+                                                 const std::string& path) const {
   auto files = impl_->files_of(owner, id);
-  if (auto* err = std::get_if<api_error>(&files)) return *err;
+  if (auto* err = std::get_if<service_error>(&files)) return *err;
   auto listed = std::get<0>(files)->list(path);
-  if (!listed) return file_api_error(listed.error());
-  nlohmann::json entries = nlohmann::json::array();
-  for (const auto& e : listed.value().entries) entries.push_back(file_entry_json(e));
-  return nlohmann::json{
-      {"path", path}, {"entries", std::move(entries)}, {"truncated", listed.value().truncated}};
+  if (!listed) return file_error(listed.error());
+  return std::move(listed).value();
 }
 
 std::shared_ptr<client_link> service::connect_client(

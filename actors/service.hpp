@@ -1,13 +1,16 @@
-// The service as the HTTP layer sees it: plain C++ calls in, callbacks out. It owns
-// the actor system; neither CAF nor RESTinio types cross this boundary.
+// The service as the HTTP layer sees it: plain C++ calls in, callbacks out; domain
+// types (sandbox_info, context_info, dir_listing…) and service_error come back, which
+// http/ renders. It owns the actor system; neither CAF nor RESTinio types, nor JSON
+// shapes or HTTP statuses, cross this boundary.
 #pragma once
 
 #include "actors/client_connection.hpp"
-#include "core/api_error.hpp"
 #include "core/config.hpp"
 #include "core/execution.hpp"
 #include "core/request_parsing.hpp"
 #include "core/sandbox_spec.hpp"
+#include "core/service_error.hpp"
+#include "sandbox/sandbox_files.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace codeexec {
 
@@ -26,10 +30,11 @@ namespace codeexec {
 struct client_link;
 struct sandbox_record;
 
-/// A JSON answer or a client error.
-using json_result = std::variant<nlohmann::json, api_error>;
-/// Called exactly once, from an actor thread, with the answer.
-using json_callback = std::function<void(json_result)>;
+/// Called exactly once, from an actor thread, with the answer or why there is none.
+template <class T>
+using reply_callback = std::function<void(result<T>)>;
+/// Called exactly once, from an actor thread, when done: nothing, or why it failed.
+using done_callback = std::function<void(std::optional<service_error>)>;
 
 class service {
  public:
@@ -42,58 +47,70 @@ class service {
 
   /// Runs code; `done` is called exactly once, from an actor thread, with the report.
   /// Returns the execution id, or why it was not started.
-  std::variant<std::string, api_error> execute(execution_request request,
-                                               std::function<void(execution_report)> done);
+  result<std::string> execute(execution_request request,
+                              std::function<void(execution_report)> done);
 
   /// Runs code whose events go to the WebSocket clients of request.client_id.
-  std::variant<std::string, api_error> execute_stream(execution_request request);
+  result<std::string> execute_stream(execution_request request);
 
   /// Runs code whose events go to `on_event` as they happen (in order, from an actor
   /// thread; errors the service decides on come last) and whose report goes to `done`.
-  std::variant<std::string, api_error> execute_events(
-      execution_request request, std::function<void(const kernel_event&)> on_event,
-      std::function<void(execution_report)> done);
+  result<std::string> execute_events(execution_request request,
+                                     std::function<void(const kernel_event&)> on_event,
+                                     std::function<void(execution_report)> done);
 
   /// Stops a running execution of `owner` (its client left); its report follows.
   void cancel_execution(const std::string& owner, const std::string& execution_id,
                         std::string reason);
 
-  /// Input for a running execution of `owner` (202 when accepted).
-  std::optional<api_error> send_stdin(const std::string& owner, const std::string& execution_id,
-                                      stdin_request input);
+  /// Input for a running execution of `owner`; nothing when accepted.
+  std::optional<service_error> send_stdin(const std::string& owner, const std::string& execution_id,
+                                          stdin_request input);
 
   // ---- stateful sandboxes (a sandbox belongs to the key that created it) ----
 
   /// Creates a sandbox; `done` gets its description once its first kernel is ready.
-  void create_sandbox(sandbox_request request, json_callback done);
-  json_result list_sandboxes(const std::string& owner) const;
-  json_result get_sandbox(const std::string& owner, const std::string& id) const;
-  /// Whether `owner` has the sandbox `id` (a lookup, without building its JSON).
+  void create_sandbox(sandbox_request request, reply_callback<sandbox_info> done);
+  /// The sandboxes of `owner`, oldest first.
+  std::vector<sandbox_info> list_sandboxes(const std::string& owner) const;
+  result<sandbox_info> get_sandbox(const std::string& owner, const std::string& id) const;
+  /// Whether `owner` has the sandbox `id` (a lookup, without describing it).
   bool has_sandbox(const std::string& owner, const std::string& id) const;
+  /// What E2B's API adds to `owner`'s sandbox `id`: its extension, `make()` on first
+  /// use. Null when there is no such sandbox.
+  std::shared_ptr<e2b_extension> extend_sandbox(
+      const std::string& owner, const std::string& id,
+      const std::function<std::shared_ptr<e2b_extension>()>& make);
+  /// The sandbox `id` with its E2B extension, whoever owns it (E2B's data plane knows
+  /// the id alone and checks the extension's token); nothing if gone or not extended.
+  std::optional<extended_sandbox> find_extended(const std::string& id) const;
   /// Ends a sandbox; `done` is called once its processes are gone.
-  void delete_sandbox(const std::string& owner, const std::string& id, json_callback done);
+  void delete_sandbox(const std::string& owner, const std::string& id, done_callback done);
   /// Sets a sandbox's idle timeout, counted from now.
-  json_result set_sandbox_timeout(const std::string& owner, const std::string& id,
-                                  std::chrono::milliseconds timeout);
-  /// Interrupts the running cells of a sandbox (of one context, if given).
+  result<sandbox_info> set_sandbox_timeout(const std::string& owner, const std::string& id,
+                                           std::chrono::milliseconds timeout);
+  /// Interrupts the running cells of a sandbox (of one context, if given); `done` gets
+  /// how many.
   void interrupt_sandbox(const std::string& owner, const std::string& id,
-                         const std::string& context_id, json_callback done);
+                         const std::string& context_id, reply_callback<std::uint64_t> done);
 
   void create_context(const std::string& owner, const std::string& id, context_request request,
-                      json_callback done);
-  void list_contexts(const std::string& owner, const std::string& id, json_callback done);
+                      reply_callback<context_info> done);
+  void list_contexts(const std::string& owner, const std::string& id,
+                     reply_callback<std::vector<context_info>> done);
   void delete_context(const std::string& owner, const std::string& id,
-                      const std::string& context_id, json_callback done);
+                      const std::string& context_id, done_callback done);
   void restart_context(const std::string& owner, const std::string& id,
-                       const std::string& context_id, json_callback done);
+                       const std::string& context_id, reply_callback<context_info> done);
 
   /// Files in a sandbox's /home/user and /tmp.
-  std::variant<std::string, api_error> read_file(const std::string& owner, const std::string& id,
-                                                 const std::string& path) const;
-  json_result write_file(const std::string& owner, const std::string& id, const std::string& path,
-                         std::string_view data) const;
-  json_result list_files(const std::string& owner, const std::string& id,
-                         const std::string& path) const;
+  result<std::string> read_file(const std::string& owner, const std::string& id,
+                                const std::string& path) const;
+  /// Writes a file; the bytes written.
+  result<std::uint64_t> write_file(const std::string& owner, const std::string& id,
+                                   const std::string& path, std::string_view data) const;
+  result<sandbox::dir_listing> list_files(const std::string& owner, const std::string& id,
+                                          const std::string& path) const;
 
   /// A WebSocket for a clientId of `owner` (an API key identity, or "") opened; it
   /// receives that clientId's events from now on (and the replay of recent executions).
@@ -131,7 +148,7 @@ class service {
   struct impl;
   /// Starts (or takes from the pool) the sandbox of `record` and adopts it.
   void start_sandbox(std::shared_ptr<sandbox_record> record, std::chrono::milliseconds idle_timeout,
-                     json_callback done);
+                     reply_callback<sandbox_info> done);
   std::unique_ptr<impl> impl_;
 };
 

@@ -2,9 +2,9 @@
 // the local kernels, the E2B cloud client and every public API speak it.
 #pragma once
 
-#include "core/api_error.hpp"
 #include "core/language.hpp"
 #include "core/limits.hpp"
+#include "core/service_error.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -96,8 +96,8 @@ struct execution_report {
   execution_result result;
   std::chrono::milliseconds duration{0};
   /// Set when the request could not run at all (unknown context, language not
-  /// available): the HTTP reply is this error instead of a result.
-  std::optional<api_error> rejection;
+  /// available): the reply is this error instead of a result.
+  std::optional<service_error> rejection;
 };
 
 }  // namespace codeexec

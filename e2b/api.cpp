@@ -211,30 +211,31 @@ bool sandbox_gone(const http_response& response) {
   return status == 502 && lower(response.body).find("not found") != std::string::npos;
 }
 
-api_error to_api_error(std::string_view what, const http_response& response) {
+service_error call_error(std::string_view what, const http_response& response) {
   const auto status = response.result.status;
-  const auto wait = retry_after(response.headers);
+  const auto wait = retry_after(response.headers).value_or(0);
   const std::string doing{what};
   if (status == 0 || !response.result.completed())
-    return {503, "e2b_unavailable",
-            "E2B could not be reached to " + doing + ": " + status_text(response), 1};
+    return {ec::e2b_unavailable,
+            "E2B could not be reached to " + doing + ": " + status_text(response), 0};
   if (status == 401 || status == 403)
-    return {502, "e2b_unauthorized", "E2B rejected E2B_API_KEY (" + status_text(response) + ")"};
+    return {ec::e2b_unauthorized, "E2B rejected E2B_API_KEY (" + status_text(response) + ")", 0};
   if (status == 429)
-    return {429, "e2b_rate_limited",
+    return {ec::e2b_rate_limited,
             "E2B's rate limit was reached trying to " + doing + " (" + status_text(response) +
                 "); retry later",
-            wait.value_or(1)};
+            wait};
   if (status >= 500)
-    return {503, "e2b_unavailable", "E2B failed to " + doing + " (" + status_text(response) + ")",
-            wait.value_or(1)};
-  return {502, "e2b_error", "E2B refused to " + doing + " (" + status_text(response) + ")"};
+    return {ec::e2b_unavailable, "E2B failed to " + doing + " (" + status_text(response) + ")",
+            wait};
+  return {ec::e2b_refused, "E2B refused to " + doing + " (" + status_text(response) + ")", 0};
 }
 
-api_error sandbox_gone_error(const std::string& sandbox_id, const http_response& response) {
-  return {410, "sandbox_gone",
+service_error sandbox_gone_error(const std::string& sandbox_id, const http_response& response) {
+  return {ec::e2b_sandbox_gone,
           "The E2B sandbox " + sandbox_id + " no longer exists (E2B: " + status_text(response) +
-              "); it may have passed its E2B timeout or been killed"};
+              "); it may have passed its E2B timeout or been killed",
+          0};
 }
 
 std::chrono::milliseconds retry_delay(std::uint32_t attempt, std::optional<int> retry_after,

@@ -4,9 +4,9 @@
 // No I/O here: e2b/http_client.hpp sends what these functions build.
 #pragma once
 
-#include "core/api_error.hpp"
 #include "core/config.hpp"
 #include "core/language.hpp"
+#include "core/service_error.hpp"
 #include "e2b/http_client.hpp"
 
 #include <chrono>
@@ -100,11 +100,11 @@ bool transient(const http_response& response);
 /// was not found", or a control-plane 404 for a sandbox call.
 bool sandbox_gone(const http_response& response);
 
-/// The client-facing error of a failed E2B call; `what` completes "E2B failed to …"
-/// (e.g. "create a sandbox").
-api_error to_api_error(std::string_view what, const http_response& response);
-/// The client-facing error for a sandbox that E2B says no longer exists.
-api_error sandbox_gone_error(const std::string& sandbox_id, const http_response& response);
+/// The error of a failed E2B call; `what` completes "E2B failed to …" (e.g. "create a
+/// sandbox"). E2B's Retry-After is kept.
+service_error call_error(std::string_view what, const http_response& response);
+/// The error for a sandbox that E2B says no longer exists.
+service_error sandbox_gone_error(const std::string& sandbox_id, const http_response& response);
 
 /// How long to wait before retry number `attempt` (0-based) of a create: E2B's
 /// Retry-After when it gave one (at most 30 s), else exponential backoff from 250 ms

@@ -33,7 +33,7 @@ void kill_sandbox(http_client& http, const settings& s, std::string sandbox_id,
         }
         log::error("could not kill an E2B sandbox: E2B ends it at its own timeout",
                    {{"e2bSandboxId", sandbox_id},
-                    {"error", to_api_error("kill a sandbox", response).message}});
+                    {"error", call_error("kill a sandbox", response).message}});
       });
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/json_mapping.hpp"
+#include "http/api_json.hpp"
 #include "http/e2b_routes.hpp"
 
 #include <optional>
@@ -47,6 +48,11 @@ struct e2b_routes::call {
     r.content_type = "text/plain; charset=utf-8";
     respond.reply(std::move(r));
   }
+  /// A service error as the Code Interpreter answers it: its status, plain text.
+  void text(const service_error& err) const {
+    const auto api = to_api_error(err);
+    text(api.status, api.message);
+  }
   /// Control plane and envd: {"code": status, "message"} (§1, §5), Retry-After kept.
   void error(const api_error& err) const {
     reply r{err.status, e2b::control_error(err), {}};
@@ -54,6 +60,7 @@ struct e2b_routes::call {
       r.headers.emplace_back("Retry-After", std::to_string(err.retry_after_seconds));
     respond.reply(std::move(r));
   }
+  void error(const service_error& err) const { error(to_api_error(err)); }
 };
 
 }  // namespace codeexec::http

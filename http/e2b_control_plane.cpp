@@ -6,6 +6,7 @@
 #include "http/path_match.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 namespace codeexec::http {
 namespace {
@@ -43,11 +44,10 @@ std::map<std::string, std::string> metadata_filter(const std::string& query) {
   return out;
 }
 
-bool has_metadata(const nlohmann::json& sandbox, const std::map<std::string, std::string>& want) {
-  const auto& metadata = sandbox.value("metadata", nlohmann::json::object());
+bool has_metadata(const sandbox_info& sandbox, const std::map<std::string, std::string>& want) {
   return std::all_of(want.begin(), want.end(), [&](const auto& kv) {
-    auto it = metadata.find(kv.first);
-    return it != metadata.end() && it->is_string() && it->template get<std::string>() == kv.second;
+    auto it = sandbox.metadata.find(kv.first);
+    return it != sandbox.metadata.end() && it->second == kv.second;
   });
 }
 
@@ -62,6 +62,11 @@ std::variant<nlohmann::json, api_error> native_create_body(const std::string& bo
   for (const char* key : {"timeout", "metadata", "envVars"})
     if (doc.contains(key)) native[key] = doc[key];
   return native;
+}
+
+/// A sandbox that ended between two lookups of one request.
+service_error ended(const std::string& id) {
+  return {ec::sandbox_not_found, "No sandbox '" + id + "'", 0};
 }
 
 }  // namespace
@@ -107,14 +112,14 @@ void e2b_routes::control_plane(const call_ptr& c) {
       return list_sandboxes(c);
     case control_action::get: {
       auto found = service_.get_sandbox(c->owner, id);
-      if (auto* err = std::get_if<api_error>(&found)) return c->error(*err);
-      return c->json(200, e2b::sandbox_detail_json(std::get<nlohmann::json>(found),
-                                                   adopt(c->owner, id)->identity));
+      if (auto* err = std::get_if<service_error>(&found)) return c->error(*err);
+      auto e2b = adopt(c->owner, id);
+      if (!e2b) return c->error(ended(id));
+      return c->json(200, e2b::sandbox_detail_json(std::get<sandbox_info>(found), e2b->identity));
     }
     case control_action::kill:
-      return service_.delete_sandbox(c->owner, id, [this, c, id](json_result result) {
-        if (auto* err = std::get_if<api_error>(&result)) return c->error(*err);
-        forget(id);
+      return service_.delete_sandbox(c->owner, id, [c](std::optional<service_error> err) {
+        if (err) return c->error(*err);
         c->no_content();
       });
     case control_action::timeout: {
@@ -122,8 +127,8 @@ void e2b_routes::control_plane(const call_ptr& c) {
       if (auto* err = std::get_if<api_error>(&parsed)) return c->error(*err);
       const auto timeout = std::get<std::chrono::milliseconds>(parsed);
       auto set = service_.set_sandbox_timeout(c->owner, id, timeout);
-      if (auto* err = std::get_if<api_error>(&set)) return c->error(*err);
-      adopt(c->owner, id)->timeout_ms = timeout.count();
+      if (auto* err = std::get_if<service_error>(&set)) return c->error(*err);
+      if (auto e2b = adopt(c->owner, id)) e2b->timeout_ms = timeout.count();
       return c->no_content();
     }
     case control_action::connect:
@@ -142,20 +147,15 @@ void e2b_routes::create_sandbox(const call_ptr& c) {
   if (auto doc = nlohmann::json::parse(c->body, nullptr, false); doc.is_object())
     if (auto it = doc.find("templateID"); it != doc.end() && it->is_string() && !it->empty())
       template_id = it->get<std::string>();
-  prune();
-  const auto timeout = request.idle_timeout;
-  service_.create_sandbox(std::move(request), [this, c, template_id, timeout](json_result result) {
-    if (auto* err = std::get_if<api_error>(&result)) return c->error(*err);
-    const auto& ours = std::get<nlohmann::json>(result);
-    auto entry = std::make_shared<sandbox_entry>();
-    entry->id = ours.value("sandboxId", "");
-    entry->owner = c->owner;
-    entry->identity = {template_id, make_secret()};
-    entry->timeout_ms = timeout.count();
-    remember(entry);
-    add_default_contexts(c->owner, entry->id, [c, body = e2b::sandbox_json(ours, entry->identity)] {
-      c->json(201, body);
-    });
+  auto extension = std::make_shared<e2b_extension>(e2b_identity{template_id, make_secret()},
+                                                   request.idle_timeout.count());
+  request.e2b = extension;
+  service_.create_sandbox(std::move(request), [this, c, extension](result<sandbox_info> created) {
+    if (auto* err = std::get_if<service_error>(&created)) return c->error(*err);
+    const auto& ours = std::get<sandbox_info>(created);
+    add_default_contexts(
+        c->owner, ours.id,
+        [c, body = e2b::sandbox_json(ours, extension->identity)] { c->json(201, body); });
   });
 }
 
@@ -164,23 +164,20 @@ void e2b_routes::add_default_contexts(const std::string& owner, const std::strin
   // Registered at once (the kernel starts meanwhile): listed before the reply.
   context_request javascript{language::javascript, "/home/user", true};
   service_.create_context(owner, id, std::move(javascript),
-                          [then = std::move(then)](json_result) { then(); });
+                          [then = std::move(then)](result<context_info>) { then(); });
 }
 
 void e2b_routes::list_sandboxes(const call_ptr& c) {
-  auto listed = service_.list_sandboxes(c->owner);
-  if (auto* err = std::get_if<api_error>(&listed)) return c->error(*err);
-  auto sandboxes = std::get<nlohmann::json>(listed).value("sandboxes", nlohmann::json::array());
+  auto sandboxes = service_.list_sandboxes(c->owner);
   // Sandboxes here are never paused: a filter for paused ones alone finds none.
   const auto state = c->query_value("state").value_or("");
   const bool running_wanted = state.empty() || state.find("running") != std::string::npos;
   const auto filter = metadata_filter(c->query_value("metadata").value_or(""));
-  std::vector<nlohmann::json> selected;
+  std::vector<sandbox_info> selected;
   for (auto& s : sandboxes)
     if (running_wanted && has_metadata(s, filter)) selected.push_back(std::move(s));
   std::sort(selected.begin(), selected.end(), [](const auto& a, const auto& b) {
-    return std::pair{a.value("createdAt", ""), a.value("sandboxId", "")} <
-           std::pair{b.value("createdAt", ""), b.value("sandboxId", "")};
+    return std::tie(a.created, a.id) < std::tie(b.created, b.id);
   });
   // Pages: nextToken is the offset of the next page, limit its size (§1).
   std::size_t offset = 0;
@@ -194,10 +191,9 @@ void e2b_routes::list_sandboxes(const call_ptr& c) {
     return c->error(api_error::bad_request("`limit` and `nextToken` must be numbers"));
   }
   nlohmann::json page = nlohmann::json::array();
-  for (std::size_t i = offset; i < selected.size() && i < offset + limit; ++i) {
-    const auto id = selected[i].value("sandboxId", "");
-    page.push_back(e2b::listed_sandbox_json(selected[i], adopt(c->owner, id)->identity));
-  }
+  for (std::size_t i = offset; i < selected.size() && i < offset + limit; ++i)
+    if (auto e2b = adopt(c->owner, selected[i].id))  // else it ended since the listing
+      page.push_back(e2b::listed_sandbox_json(selected[i], e2b->identity));
   reply r{200, dump(page), {}};
   r.headers.emplace_back("X-Total-Running", std::to_string(selected.size()));
   if (offset + limit < selected.size())
@@ -218,14 +214,15 @@ void e2b_routes::connect_sandbox(const call_ptr& c, const std::string& id) {
     }
   }
   auto found = service_.get_sandbox(c->owner, id);
-  if (auto* err = std::get_if<api_error>(&found)) return c->error(*err);
-  auto entry = adopt(c->owner, id);
-  if (timeout && timeout->count() > entry->timeout_ms) {
+  if (auto* err = std::get_if<service_error>(&found)) return c->error(*err);
+  auto e2b = adopt(c->owner, id);
+  if (!e2b) return c->error(ended(id));
+  if (timeout && timeout->count() > e2b->timeout_ms) {
     found = service_.set_sandbox_timeout(c->owner, id, *timeout);
-    if (auto* err = std::get_if<api_error>(&found)) return c->error(*err);
-    entry->timeout_ms = timeout->count();
+    if (auto* err = std::get_if<service_error>(&found)) return c->error(*err);
+    e2b->timeout_ms = timeout->count();
   }
-  c->json(200, e2b::sandbox_json(std::get<nlohmann::json>(found), entry->identity));
+  c->json(200, e2b::sandbox_json(std::get<sandbox_info>(found), e2b->identity));
 }
 
 }  // namespace codeexec::http

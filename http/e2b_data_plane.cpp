@@ -98,10 +98,10 @@ void e2b_routes::code_interpreter(const call_ptr& c, const entry_ptr& sandbox) {
   if (c->method == "POST" && matches("/execute", segments, params)) return execute(c, sandbox);
   if (c->method == "GET" && matches("/health", segments, params)) return c->json(200, "OK");
   if (c->method == "GET" && matches("/contexts", segments, params)) {
-    return service_.list_contexts(owner, id, [c](json_result result) {
-      if (auto* err = std::get_if<api_error>(&result)) return c->text(err->status, err->message);
+    return service_.list_contexts(owner, id, [c](result<std::vector<context_info>> listed) {
+      if (auto* err = std::get_if<service_error>(&listed)) return c->text(*err);
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& ctx : std::get<nlohmann::json>(result).value("contexts", nlohmann::json{}))
+      for (const auto& ctx : std::get<std::vector<context_info>>(listed))
         out.push_back(e2b::context_json(ctx));
       c->json(200, out);
     });
@@ -120,22 +120,26 @@ void e2b_routes::code_interpreter(const call_ptr& c, const entry_ptr& sandbox) {
       if (request.cwd.front() != '/')
         return c->text(400, "`cwd` must be an absolute path inside the sandbox");
     }
-    return service_.create_context(owner, id, request, [c](json_result result) {
-      if (auto* err = std::get_if<api_error>(&result)) return c->text(err->status, err->message);
-      c->json(200, e2b::context_json(std::get<nlohmann::json>(result)));
+    return service_.create_context(owner, id, request, [c](result<context_info> created) {
+      if (auto* err = std::get_if<service_error>(&created)) return c->text(*err);
+      c->json(200, e2b::context_json(std::get<context_info>(created)));
     });
   }
   const bool remove = c->method == "DELETE" && matches("/contexts/{id}", segments, params);
   if (remove || (c->method == "POST" && matches("/contexts/{id}/restart", segments, params))) {
     const auto context_id = params[0];
-    auto answer = [c, context_id](json_result result) {
-      if (auto* err = std::get_if<api_error>(&result))
-        return c->text(err->status,
-                       err->status == 404 ? context_not_found(context_id) : err->message);
-      c->json(200, nullptr);
+    auto answer = [c, context_id](const service_error* err) {
+      if (!err) return c->json(200, nullptr);
+      const auto api = to_api_error(*err);
+      c->text(api.status, api.status == 404 ? context_not_found(context_id) : api.message);
     };
-    if (remove) return service_.delete_context(owner, id, context_id, answer);
-    return service_.restart_context(owner, id, context_id, answer);
+    if (remove)
+      return service_.delete_context(
+          owner, id, context_id,
+          [answer](std::optional<service_error> err) { answer(err ? &*err : nullptr); });
+    return service_.restart_context(owner, id, context_id, [answer](result<context_info> r) {
+      answer(std::get_if<service_error>(&r));
+    });
   }
   c->text(404, "Not Found");
 }
@@ -184,17 +188,18 @@ void e2b_routes::execute(const call_ptr& c, const entry_ptr& sandbox) {
 
   // An unknown context is a 404 before any line (the SDK's NotFoundError), so ask first.
   request.context_id = context.get<std::string>();
-  service_.list_contexts(
-      sandbox->owner, sandbox->id,
-      [this, c, sandbox, request = std::move(request)](json_result result) mutable {
-        if (auto* err = std::get_if<api_error>(&result)) return c->text(err->status, err->message);
-        bool known = false;
-        for (const auto& ctx : std::get<nlohmann::json>(result).value("contexts", nlohmann::json{}))
-          known = known || ctx.value("id", "") == request.context_id;
-        if (!known) return c->text(404, context_not_found(request.context_id));
-        const auto key = "context:" + request.context_id;
-        start_execution(c, sandbox, std::move(request), key);
-      });
+  service_.list_contexts(sandbox->owner, sandbox->id,
+                         [this, c, sandbox, request = std::move(request)](
+                             result<std::vector<context_info>> listed) mutable {
+                           if (auto* err = std::get_if<service_error>(&listed))
+                             return c->text(*err);
+                           bool known = false;
+                           for (const auto& ctx : std::get<std::vector<context_info>>(listed))
+                             known = known || ctx.id == request.context_id;
+                           if (!known) return c->text(404, context_not_found(request.context_id));
+                           const auto key = "context:" + request.context_id;
+                           start_execution(c, sandbox, std::move(request), key);
+                         });
 }
 
 void e2b_routes::start_execution(const call_ptr& c, const entry_ptr& sandbox,
@@ -211,7 +216,7 @@ void e2b_routes::start_execution(const call_ptr& c, const entry_ptr& sandbox,
           return output->cut();
         output->end();
       });
-  if (auto* err = std::get_if<api_error>(&started)) return c->text(err->status, err->message);
+  if (auto* err = std::get_if<service_error>(&started)) return c->text(*err);
 
   auto leaving = std::make_shared<departure>();
   chunked_start start;
@@ -226,8 +231,8 @@ void e2b_routes::start_execution(const call_ptr& c, const entry_ptr& sandbox,
   };
   std::uint64_t count = 0;
   {
-    std::lock_guard lock{sandbox->mutex};
-    count = ++sandbox->executions[counter_key];
+    std::lock_guard lock{sandbox->e2b->mutex};
+    count = ++sandbox->e2b->executions[counter_key];
   }
   output->open(c->respond.stream(std::move(start)), e2b::execution_count_line(count));
   std::lock_guard lock{leaving->mutex};
@@ -247,7 +252,7 @@ void e2b_routes::envd(const call_ptr& c, const entry_ptr& sandbox) {
     if (!path || path->empty())
       return c->error(api_error::bad_request("The `path` query parameter is required"));
     auto read = service_.read_file(sandbox->owner, sandbox->id, sandbox_path(*path));
-    if (auto* err = std::get_if<api_error>(&read)) return c->error(*err);
+    if (auto* err = std::get_if<service_error>(&read)) return c->error(*err);
     reply r{200, std::move(std::get<std::string>(read)), {}};
     r.content_type = "application/octet-stream";
     return c->respond.reply(std::move(r));
@@ -288,8 +293,8 @@ void e2b_routes::upload_files(const call_ptr& c, const entry_ptr& sandbox) {
   }
   nlohmann::json written = nlohmann::json::array();
   for (const auto& [target, data] : files) {
-    auto result = service_.write_file(sandbox->owner, sandbox->id, target, data);
-    if (auto* err = std::get_if<api_error>(&result)) return c->error(*err);
+    auto written_file = service_.write_file(sandbox->owner, sandbox->id, target, data);
+    if (auto* err = std::get_if<service_error>(&written_file)) return c->error(*err);
     written.push_back(
         {{"path", target}, {"name", target.substr(target.rfind('/') + 1)}, {"type", "file"}});
   }

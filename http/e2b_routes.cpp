@@ -110,7 +110,7 @@ void e2b_routes::with_sandbox(const call_ptr& c, const std::string& id, bool deb
                               std::function<void(const call_ptr&, const entry_ptr&)> then) {
   auto proceed = [c, envd, then = std::move(then)](const entry_ptr& sandbox) {
     const auto token = c->header("x-access-token");
-    const auto& expected = sandbox->identity.access_token;
+    const auto& expected = sandbox->e2b->identity.access_token;
     if (!expected.empty() &&
         (token ? !constant_time_equal(*token, expected) : needs_access_token(c->path, envd)))
       return c->error({401, "unauthorized",
@@ -119,19 +119,15 @@ void e2b_routes::with_sandbox(const call_ptr& c, const std::string& id, bool deb
     then(c, sandbox);
   };
   // Debug mode names every sandbox debug_sandbox_id; a known id is served as such.
-  auto sandbox = find(id);
+  auto sandbox = service_.find_extended(id);
   if (debug && !sandbox) {
     return with_debug_sandbox([c, proceed](std::variant<entry_ptr, api_error> found) {
       if (auto* err = std::get_if<api_error>(&found)) return c->error(*err);
       proceed(std::get<entry_ptr>(found));
     });
   }
-  if (sandbox && !service_.has_sandbox(sandbox->owner, id)) {
-    forget(id);
-    sandbox.reset();
-  }
   if (!sandbox) return c->json(502, e2b::sandbox_not_found(id));
-  proceed(sandbox);
+  proceed(std::make_shared<const extended_sandbox>(std::move(*sandbox)));
 }
 
 void e2b_routes::with_debug_sandbox(std::function<void(std::variant<entry_ptr, api_error>)> then) {
@@ -150,18 +146,17 @@ void e2b_routes::with_debug_sandbox(std::function<void(std::variant<entry_ptr, a
   sandbox_request request;
   request.idle_timeout = cfg_.sandbox_idle_timeout;
   request.limits = cfg_.default_limits;
-  service_.create_sandbox(std::move(request), [this](json_result created) {
+  // No access token: the debug ports take none.
+  auto extension = std::make_shared<e2b_extension>(
+      e2b_identity{std::string{e2b::default_template}, ""}, cfg_.sandbox_idle_timeout.count());
+  request.e2b = extension;
+  service_.create_sandbox(std::move(request), [this, extension](result<sandbox_info> created) {
     std::variant<entry_ptr, api_error> outcome;
-    if (auto* err = std::get_if<api_error>(&created)) {
-      outcome = *err;
-    } else {
-      auto entry = std::make_shared<sandbox_entry>();
-      entry->id = std::get<nlohmann::json>(created).value("sandboxId", "");
-      entry->identity.template_id = std::string{e2b::default_template};
-      entry->timeout_ms = cfg_.sandbox_idle_timeout.count();
-      remember(entry);
-      outcome = entry;
-    }
+    if (auto* err = std::get_if<service_error>(&created))
+      outcome = to_api_error(*err);
+    else
+      outcome = std::make_shared<const extended_sandbox>(
+          extended_sandbox{std::get<sandbox_info>(created).id, "", extension});
     auto answer = [this, outcome] {
       std::vector<std::function<void(std::variant<entry_ptr, api_error>)>> waiters;
       {
@@ -178,41 +173,11 @@ void e2b_routes::with_debug_sandbox(std::function<void(std::variant<entry_ptr, a
   });
 }
 
-e2b_routes::entry_ptr e2b_routes::find(const std::string& id) const {
-  std::lock_guard lock{mutex_};
-  auto it = sandboxes_.find(id);
-  return it == sandboxes_.end() ? nullptr : it->second;
-}
-
-void e2b_routes::remember(entry_ptr entry) {
-  std::lock_guard lock{mutex_};
-  auto id = entry->id;
-  sandboxes_[id] = std::move(entry);
-}
-
-void e2b_routes::forget(const std::string& id) {
-  std::lock_guard lock{mutex_};
-  sandboxes_.erase(id);
-}
-
-void e2b_routes::prune() {
-  std::lock_guard lock{mutex_};
-  std::erase_if(sandboxes_, [this](const auto& item) {
-    return !service_.has_sandbox(item.second->owner, item.second->id);
+std::shared_ptr<e2b_extension> e2b_routes::adopt(const std::string& owner, const std::string& id) {
+  return service_.extend_sandbox(owner, id, [] {
+    return std::make_shared<e2b_extension>(
+        e2b_identity{std::string{e2b::default_template}, make_secret()});
   });
-}
-
-e2b_routes::entry_ptr e2b_routes::adopt(const std::string& owner, const std::string& id) {
-  std::lock_guard lock{mutex_};
-  auto& entry = sandboxes_[id];
-  if (!entry) {
-    entry = std::make_shared<sandbox_entry>();
-    entry->id = id;
-    entry->owner = owner;
-    entry->identity.template_id = std::string{e2b::default_template};
-    entry->identity.access_token = make_secret();
-  }
-  return entry;
 }
 
 }  // namespace codeexec::http

@@ -23,7 +23,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -49,18 +48,9 @@ class e2b_routes {
   void handle(e2b_plane plane, const request_info& req, std::string body, responder respond);
 
  private:
-  /// An E2B sandbox: one of our stateful sandboxes, with what E2B adds to it.
-  struct sandbox_entry {
-    std::string id;
-    std::string owner;
-    e2b::sandbox_identity identity;
-    /// The idle timeout last set through this API, in ms (connect only ever extends it).
-    std::atomic<std::int64_t> timeout_ms{0};
-    std::mutex mutex;
-    /// Cells run per context (or per language's default context): number_of_executions.
-    std::map<std::string, std::uint64_t> executions;  // guarded by mutex
-  };
-  using entry_ptr = std::shared_ptr<sandbox_entry>;
+  /// An E2B sandbox: one of our stateful sandboxes, with what E2B adds to it (its
+  /// e2b_extension, kept in the sandbox's directory record).
+  using entry_ptr = std::shared_ptr<const extended_sandbox>;
   /// One request on its way (e2b_call.hpp); shared by the continuations that answer it.
   struct call;
   using call_ptr = std::shared_ptr<call>;
@@ -93,19 +83,14 @@ class e2b_routes {
   /// javascript is unavailable the sandbox simply has none.
   void add_default_contexts(const std::string& owner, const std::string& id,
                             std::function<void()> then);
-  entry_ptr find(const std::string& id) const;
-  void remember(entry_ptr entry);
-  void forget(const std::string& id);
-  /// Drops the entries of sandboxes that ended on their own (timeout, lifetime).
-  void prune();
-  /// The entry for a sandbox of ours not made through this API (native, or restarted).
-  entry_ptr adopt(const std::string& owner, const std::string& id);
+  /// The E2B extension of `owner`'s sandbox `id`, made on first use for a sandbox not
+  /// created through this API (native); null if the sandbox is gone.
+  std::shared_ptr<e2b_extension> adopt(const std::string& owner, const std::string& id);
 
   const config& cfg_;
   service& service_;
   access_policy& access_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, entry_ptr> sandboxes_;  // guarded by mutex_
   // The debug sandbox, and who waits for it while it starts (guarded by mutex_).
   entry_ptr debug_sandbox_;
   bool debug_starting_ = false;

@@ -1,6 +1,7 @@
 #include "http/e2b_wire.hpp"
 
 #include "core/json_mapping.hpp"
+#include "http/api_json.hpp"
 
 #include <cctype>
 #include <thread>
@@ -15,21 +16,20 @@ std::string line(const nlohmann::json& object) {
 /// E2B's clientID is deprecated but still required by the SDK's schema (§1).
 constexpr std::string_view client_id = "codeexec";
 
-nlohmann::json listed_fields(const nlohmann::json& ours, const sandbox_identity& who) {
-  const auto& limits = ours.value("limits", nlohmann::json::object());
-  return {{"sandboxID", ours.value("sandboxId", "")},
+nlohmann::json listed_fields(const sandbox_info& ours, const sandbox_identity& who) {
+  return {{"sandboxID", ours.id},
           {"templateID", who.template_id},
           {"alias", who.template_id},
           {"clientID", client_id},
-          {"startedAt", ours.value("createdAt", "")},
+          {"startedAt", iso_time(unix_ms(ours.created))},
           // Our timeout counts from the last use, so endAt moves while the sandbox works.
-          {"endAt", ours.value("expiresAt", "")},
+          {"endAt", iso_time(unix_ms(ours.expires))},
           {"state", "running"},
           {"cpuCount", std::max(1u, std::thread::hardware_concurrency())},
-          {"memoryMB", limits.value("memoryMb", 0)},
-          {"diskSizeMB", limits.value("workspaceMb", 0)},
+          {"memoryMB", ours.limits.memory_bytes >> 20},
+          {"diskSizeMB", ours.limits.workspace_bytes >> 20},
           {"envdVersion", envd_version},
-          {"metadata", ours.value("metadata", nlohmann::json::object())}};
+          {"metadata", ours.metadata}};
 }
 
 }  // namespace
@@ -82,22 +82,18 @@ nlohmann::json sandbox_not_found(std::string_view sandbox_id) {
   return edge_proxy_error(sandbox_id, "The sandbox was not found");
 }
 
-nlohmann::json sandbox_json(const nlohmann::json& ours, const sandbox_identity& who) {
-  return {{"sandboxID", ours.value("sandboxId", "")},
-          {"templateID", who.template_id},
-          {"alias", who.template_id},
-          {"clientID", client_id},
-          {"envdVersion", envd_version},
-          {"envdAccessToken", who.access_token},
-          {"trafficAccessToken", nullptr},
-          {"domain", nullptr}};
+nlohmann::json sandbox_json(const sandbox_info& ours, const sandbox_identity& who) {
+  return {{"sandboxID", ours.id},          {"templateID", who.template_id},
+          {"alias", who.template_id},      {"clientID", client_id},
+          {"envdVersion", envd_version},   {"envdAccessToken", who.access_token},
+          {"trafficAccessToken", nullptr}, {"domain", nullptr}};
 }
 
-nlohmann::json listed_sandbox_json(const nlohmann::json& ours, const sandbox_identity& who) {
+nlohmann::json listed_sandbox_json(const sandbox_info& ours, const sandbox_identity& who) {
   return listed_fields(ours, who);
 }
 
-nlohmann::json sandbox_detail_json(const nlohmann::json& ours, const sandbox_identity& who) {
+nlohmann::json sandbox_detail_json(const sandbox_info& ours, const sandbox_identity& who) {
   auto out = listed_fields(ours, who);
   out["domain"] = nullptr;
   out["envdAccessToken"] = who.access_token;
@@ -107,10 +103,8 @@ nlohmann::json sandbox_detail_json(const nlohmann::json& ours, const sandbox_ide
   return out;
 }
 
-nlohmann::json context_json(const nlohmann::json& ours) {
-  return {{"id", ours.value("id", "")},
-          {"language", ours.value("language", "")},
-          {"cwd", ours.value("cwd", "")}};
+nlohmann::json context_json(const context_info& ours) {
+  return {{"id", ours.id}, {"language", to_string(ours.lang)}, {"cwd", ours.cwd}};
 }
 
 std::optional<language> normalize_language(std::string_view name) {

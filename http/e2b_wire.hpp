@@ -5,6 +5,7 @@
 #include "core/api_error.hpp"
 #include "core/execution.hpp"
 #include "core/language.hpp"
+#include "core/sandbox_spec.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -35,20 +36,17 @@ nlohmann::json edge_proxy_error(std::string_view sandbox_id, std::string_view me
 nlohmann::json sandbox_not_found(std::string_view sandbox_id);
 
 /// What the E2B side knows of one of our sandboxes.
-struct sandbox_identity {
-  std::string template_id;
-  std::string access_token;
-};
+using sandbox_identity = e2b_identity;
 
-/// `Sandbox` (create, connect) from our sandbox description (service.hpp's JSON).
-nlohmann::json sandbox_json(const nlohmann::json& ours, const sandbox_identity& who);
+/// `Sandbox` (create, connect) from our sandbox.
+nlohmann::json sandbox_json(const sandbox_info& ours, const sandbox_identity& who);
 /// `ListedSandbox` (GET /v2/sandboxes).
-nlohmann::json listed_sandbox_json(const nlohmann::json& ours, const sandbox_identity& who);
+nlohmann::json listed_sandbox_json(const sandbox_info& ours, const sandbox_identity& who);
 /// `SandboxDetail` (GET /sandboxes/{id}).
-nlohmann::json sandbox_detail_json(const nlohmann::json& ours, const sandbox_identity& who);
+nlohmann::json sandbox_detail_json(const sandbox_info& ours, const sandbox_identity& who);
 
-/// `Context` {id, language, cwd} from our context description.
-nlohmann::json context_json(const nlohmann::json& ours);
+/// `Context` {id, language, cwd} from our context.
+nlohmann::json context_json(const context_info& ours);
 
 /// The Code Interpreter's language normalization (§3.2): trimmed, case-insensitive,
 /// js/ts aliases, empty means python. Nothing for a language we do not know.

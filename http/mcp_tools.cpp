@@ -2,6 +2,7 @@
 
 #include "core/json_mapping.hpp"
 #include "core/request_parsing.hpp"
+#include "http/api_json.hpp"
 #include "http/base64.hpp"
 #include "http/openapi.hpp"
 
@@ -22,6 +23,11 @@ json tool_error(std::string message) {
 
 json tool_error(const api_error& err) {
   return tool_error(err.code + ": " + err.message);
+}
+
+/// The same code and message as the REST route's error body.
+json tool_error(const service_error& err) {
+  return tool_error(to_api_error(err));
 }
 
 /// A successful result: a one-line summary for the model, the REST body for programs.
@@ -110,13 +116,15 @@ json execution_result(const execution_report& report) {
           {"isError", r.status != verdict::ok}};
 }
 
-/// A callback for the service that turns its JSON (or error) into a tool result.
-json_callback answer(tool_done done, std::function<std::string(const json&)> summary) {
-  return [done = std::move(done), summary = std::move(summary)](json_result result) {
-    if (auto* err = std::get_if<api_error>(&result)) return done(tool_error(*err));
-    auto& body = std::get<json>(result);
-    done(tool_result(summary(body), body));
-  };
+/// A service answer as a tool result: the REST body (`render`, http/api_json's shape)
+/// as structuredContent, `summary` of it for the model; or the error.
+template <class T, class Render>
+json tool_answer(result<T> answer, Render render,
+                 const std::function<std::string(const json&)>& summary) {
+  if (auto* err = std::get_if<service_error>(&answer)) return tool_error(*err);
+  json body = render(std::get<T>(answer));
+  auto text = summary(body);
+  return tool_result(std::move(text), std::move(body));
 }
 
 bool valid_utf8(const std::string& bytes) {
@@ -194,41 +202,50 @@ void mcp_tools::call(const std::string& owner, std::string_view name, const json
     auto& request = std::get<sandbox_request>(parsed);
     request.owner = owner;
     return service_.create_sandbox(
-        std::move(request), answer(std::move(done), [](const json& s) {
-          return fmt::format("Sandbox {} ({}) is running; it expires at {} unless used.",
-                             s.value("sandboxId", ""), s.value("language", ""),
-                             s.value("expiresAt", ""));
-        }));
+        std::move(request), [done = std::move(done)](result<sandbox_info> created) {
+          done(tool_answer(std::move(created), sandbox_json, [](const json& s) {
+            return fmt::format("Sandbox {} ({}) is running; it expires at {} unless used.",
+                               s.value("sandboxId", ""), s.value("language", ""),
+                               s.value("expiresAt", ""));
+          }));
+        });
   }
   if (name == "list_sandboxes") {
-    return answer(std::move(done), [](const json& body) {
-      std::string text = fmt::format("{} sandbox(es)", body["sandboxes"].size());
-      for (const auto& s : body["sandboxes"])
-        text += fmt::format("\n{} {} expires {}", s.value("sandboxId", ""), s.value("language", ""),
-                            s.value("expiresAt", ""));
-      return text;
-    })(service_.list_sandboxes(owner));
+    return done(tool_answer(result<std::vector<sandbox_info>>{service_.list_sandboxes(owner)},
+                            sandboxes_json, [](const json& body) {
+                              std::string text =
+                                  fmt::format("{} sandbox(es)", body["sandboxes"].size());
+                              for (const auto& s : body["sandboxes"])
+                                text +=
+                                    fmt::format("\n{} {} expires {}", s.value("sandboxId", ""),
+                                                s.value("language", ""), s.value("expiresAt", ""));
+                              return text;
+                            }));
   }
   if (name == "kill_sandbox") {
-    return service_.delete_sandbox(owner, id, [done = std::move(done), id](json_result result) {
-      if (auto* err = std::get_if<api_error>(&result)) return done(tool_error(*err));
+    return service_.delete_sandbox(owner, id, [done = std::move(done), id](auto failed) {
+      if (failed) return done(tool_error(*failed));
       done(tool_result("Sandbox " + id + " is gone.", {{"sandboxId", id}, {"killed", true}}));
     });
   }
   const auto path = arg(args, "path");
   if (name == "list_files") {
-    return answer(std::move(done), [](const json& body) {
-      std::string text = body.value("path", "");
-      for (const auto& e : body["entries"])
-        text +=
-            fmt::format("\n{} {} {}", e.value("type", ""), e.value("size", 0), e.value("name", ""));
-      return text;
-    })(service_.list_files(owner, id, path.empty() ? "/home/user" : path));
+    const auto dir = path.empty() ? std::string{"/home/user"} : path;
+    return done(tool_answer(
+        service_.list_files(owner, id, dir),
+        [&](const sandbox::dir_listing& listed) { return file_listing_json(dir, listed); },
+        [](const json& body) {
+          std::string text = body.value("path", "");
+          for (const auto& e : body["entries"])
+            text += fmt::format("\n{} {} {}", e.value("type", ""), e.value("size", 0),
+                                e.value("name", ""));
+          return text;
+        }));
   }
   if (path.empty()) return done(tool_error("invalid_request: `path` (a string) is required"));
   if (name == "read_file") {
     auto read = service_.read_file(owner, id, path);
-    if (auto* err = std::get_if<api_error>(&read)) return done(tool_error(*err));
+    if (auto* err = std::get_if<service_error>(&read)) return done(tool_error(*err));
     auto& bytes = std::get<std::string>(read);
     json block;
     if (bytes.starts_with("\x89PNG\r\n\x1a\n"))
@@ -260,9 +277,12 @@ void mcp_tools::call(const std::string& owner, std::string_view name, const json
     } else {
       return done(tool_error("invalid_request: `encoding` must be utf-8 or base64"));
     }
-    return answer(std::move(done), [](const json& body) {
-      return fmt::format("Wrote {} bytes to {}", body.value("size", 0), body.value("path", ""));
-    })(service_.write_file(owner, id, path, bytes));
+    return done(tool_answer(
+        service_.write_file(owner, id, path, bytes),
+        [&](std::uint64_t size) { return file_written_json(path, size); },
+        [](const json& body) {
+          return fmt::format("Wrote {} bytes to {}", body.value("size", 0), body.value("path", ""));
+        }));
   }
   done(tool_error("invalid_request: unknown tool " + std::string{name}));
 }
@@ -287,7 +307,7 @@ void mcp_tools::run_code(const std::string& owner, const json& args, bool in_san
     if (report.rejection) return (*shared)(tool_error(*report.rejection));
     (*shared)(execution_result(report));
   });
-  if (auto* err = std::get_if<api_error>(&started)) (*shared)(tool_error(*err));
+  if (auto* err = std::get_if<service_error>(&started)) (*shared)(tool_error(*err));
 }
 
 }  // namespace codeexec::http

@@ -3,6 +3,7 @@
 #include "core/json_mapping.hpp"
 #include "core/metrics.hpp"
 #include "core/request_parsing.hpp"
+#include "http/api_json.hpp"
 #include "http/mcp.hpp"
 #include "http/openapi.hpp"
 #include "http/path_match.hpp"
@@ -104,6 +105,10 @@ reply error_reply(const api_error& err) {
   return r;
 }
 
+reply error_reply(const service_error& err) {
+  return error_reply(to_api_error(err));
+}
+
 routes::routes(const config& cfg, service& svc, access_policy& access)
     : cfg_(cfg),
       service_(svc),
@@ -146,19 +151,28 @@ struct routes::call {
       if (k == name) return v;
     return {};
   }
-  void answer(json_result result, int ok_status = 200) const {
-    answer_later(ok_status)(std::move(result));
+  /// Answers with the service's error, or with `ok_status` and the value rendered.
+  template <class T, class Render>
+  void answer(const result<T>& outcome, Render render, int ok_status = 200) const {
+    if (auto* err = std::get_if<service_error>(&outcome))
+      respond(error_reply(*err));
+    else
+      respond(json_reply(ok_status, dump(render(std::get<T>(outcome)))));
   }
-  /// A callback for the service that answers with `ok_status` (or the error); 204
-  /// answers without a body.
-  json_callback answer_later(int ok_status = 200) const {
-    return [respond = respond, ok_status](json_result result) {
-      if (auto* err = std::get_if<api_error>(&result))
+  /// A callback for the service that answers as answer() does.
+  template <class T, class Render>
+  reply_callback<T> answer_later(Render render, int ok_status = 200) const {
+    return [respond = respond, render, ok_status](result<T> outcome) {
+      if (auto* err = std::get_if<service_error>(&outcome))
         respond(error_reply(*err));
-      else if (ok_status == 204)
-        respond(reply{204, "", {}});
       else
-        respond(json_reply(ok_status, dump(std::get<nlohmann::json>(result))));
+        respond(json_reply(ok_status, dump(render(std::get<T>(outcome)))));
+    };
+  }
+  /// A callback for the service that answers 204 (or the error).
+  done_callback no_content_later() const {
+    return [respond = respond](std::optional<service_error> err) {
+      respond(err ? error_reply(*err) : reply{204, "", {}});
     };
   }
 };
@@ -254,26 +268,28 @@ void routes::dispatch(call& c) {
       const bool eof = input.eof;
       if (auto err = service_.send_stdin(c.owner, id, std::move(input)))
         return c.respond(error_reply(*err));
-      return c.answer(nlohmann::json{{"accepted", bytes}, {"eof", eof}}, 202);
+      return c.respond(json_reply(202, dump({{"accepted", bytes}, {"eof", eof}})));
     }
     case action::create_sandbox: {
       auto parsed = parse_sandbox_request(c.body, cfg_);
       if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));
       auto& request = std::get<sandbox_request>(parsed);
       request.owner = c.owner;
-      return service_.create_sandbox(std::move(request), c.answer_later(201));
+      return service_.create_sandbox(std::move(request),
+                                     c.answer_later<sandbox_info>(sandbox_json, 201));
     }
     case action::list_sandboxes:
-      return c.answer(service_.list_sandboxes(c.owner));
+      return c.respond(json_reply(200, dump(sandboxes_json(service_.list_sandboxes(c.owner)))));
     case action::get_sandbox:
-      return c.answer(service_.get_sandbox(c.owner, id));
+      return c.answer(service_.get_sandbox(c.owner, id), sandbox_json);
     case action::delete_sandbox:
-      return service_.delete_sandbox(c.owner, id, c.answer_later(204));
+      return service_.delete_sandbox(c.owner, id, c.no_content_later());
     case action::sandbox_timeout: {
       auto parsed = parse_timeout_request(c.body, cfg_);
       if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));
       return c.answer(
-          service_.set_sandbox_timeout(c.owner, id, std::get<std::chrono::milliseconds>(parsed)));
+          service_.set_sandbox_timeout(c.owner, id, std::get<std::chrono::milliseconds>(parsed)),
+          sandbox_json);
     }
     case action::sandbox_interrupt: {
       std::string context_id;
@@ -284,20 +300,25 @@ void routes::dispatch(call& c) {
               api_error::bad_request("The body must be empty or {\"contextId\": \"…\"}")));
         context_id = string_field(doc, "contextId");
       }
-      return service_.interrupt_sandbox(c.owner, id, context_id, c.answer_later());
+      return service_.interrupt_sandbox(c.owner, id, context_id,
+                                        c.answer_later<std::uint64_t>([](std::uint64_t count) {
+                                          return nlohmann::json{{"interrupted", count}};
+                                        }));
     }
     case action::create_context: {
       auto parsed = parse_context_request(c.body);
       if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));
       return service_.create_context(c.owner, id, std::get<context_request>(parsed),
-                                     c.answer_later(201));
+                                     c.answer_later<context_info>(context_json, 201));
     }
     case action::list_contexts:
-      return service_.list_contexts(c.owner, id, c.answer_later());
+      return service_.list_contexts(c.owner, id,
+                                    c.answer_later<std::vector<context_info>>(contexts_json));
     case action::delete_context:
-      return service_.delete_context(c.owner, id, c.params[1], c.answer_later(204));
+      return service_.delete_context(c.owner, id, c.params[1], c.no_content_later());
     case action::restart_context:
-      return service_.restart_context(c.owner, id, c.params[1], c.answer_later());
+      return service_.restart_context(c.owner, id, c.params[1],
+                                      c.answer_later<context_info>(context_json));
     case action::read_file:
     case action::write_file:
     case action::list_files:
@@ -329,15 +350,18 @@ void routes::sandbox_files(call& c) {
   switch (c.match->what) {
     case action::read_file: {
       auto read = service_.read_file(c.owner, id, path);
-      if (auto* err = std::get_if<api_error>(&read)) return c.respond(error_reply(*err));
+      if (auto* err = std::get_if<service_error>(&read)) return c.respond(error_reply(*err));
       reply r{200, std::move(std::get<std::string>(read)), {}};
       r.content_type = "application/octet-stream";
       return c.respond(std::move(r));
     }
     case action::write_file:
-      return c.answer(service_.write_file(c.owner, id, path, c.body));
+      return c.answer(service_.write_file(c.owner, id, path, c.body),
+                      [&](std::uint64_t size) { return file_written_json(path, size); });
     default:
-      return c.answer(service_.list_files(c.owner, id, path));
+      return c.answer(
+          service_.list_files(c.owner, id, path),
+          [&](const sandbox::dir_listing& listed) { return file_listing_json(path, listed); });
   }
 }
 
@@ -359,12 +383,12 @@ void routes::execute(call& c, execute_endpoint endpoint) {
       else
         (*shared)(json_reply(200, execute_response(report)));
     });
-    if (auto* err = std::get_if<api_error>(&started)) (*shared)(error_reply(*err));
+    if (auto* err = std::get_if<service_error>(&started)) (*shared)(error_reply(*err));
     return;
   }
   const auto client_id = request.client_id;
   auto started = service_.execute_stream(std::move(request));
-  if (auto* err = std::get_if<api_error>(&started)) return c.respond(error_reply(*err));
+  if (auto* err = std::get_if<service_error>(&started)) return c.respond(error_reply(*err));
   c.respond(json_reply(200, dump({{"executionId", std::get<std::string>(started)},
                                   {"status", "streaming"},
                                   {"clientId", client_id}})));

@@ -54,6 +54,8 @@ struct request_info {
 
 /// A JSON error reply with the right status (and Retry-After where it applies).
 reply error_reply(const api_error& err);
+/// The same for an error of the service (its status from http/api_json.hpp).
+reply error_reply(const service_error& err);
 
 /// A WebSocket the routes accepted: whose it is and which clientId it listens to.
 struct websocket_grant {

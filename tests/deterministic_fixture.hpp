@@ -27,6 +27,16 @@ struct deterministic_fixture {
   /// The test's driver: what actors send it waits in its mailbox for receive().
   caf::scoped_actor self{sys, true};
 
+  /// The system's destructor awaits every actor, and a pending timer keeps its actor
+  /// alive: deliver what is pending and fire the timers left (a test ends the actors
+  /// that re-arm theirs forever, such as a session's pings, before this runs).
+  ~deterministic_fixture() {
+    for (int round = 0; round < 1000; ++round) {
+      const auto ran = sched.run();
+      if (ran == 0 && sched.trigger_timeouts() == 0) break;
+    }
+  }
+
   /// Runs every message that can be handled now; returns how many.
   std::size_t run() { return sched.run(); }
 

@@ -1,6 +1,7 @@
 #include "actors/client_registry.hpp"
 
 #include "actor_fixture.hpp"
+#include "deterministic_fixture.hpp"
 
 #include <doctest/doctest.h>
 
@@ -65,6 +66,32 @@ struct registry_fixture : test::actor_fixture {
   }
 
   ~registry_fixture() { caf::anon_send_exit(registry, caf::exit_reason::user_shutdown); }
+};
+
+/// The registry on the test's clock: replay windows pass by advance(), not by waiting.
+struct timed_registry_fixture : test::deterministic_fixture {
+  static constexpr caf::timespan window = 10s;
+  client_registry_actor registry = sys.spawn(client_registry, window);
+  caf::actor probe = caf::actor_cast<caf::actor>(self);
+
+  ~timed_registry_fixture() { caf::anon_send_exit(registry, caf::exit_reason::user_shutdown); }
+
+  /// A session that attaches now; what it is delivered goes to the probe.
+  client_session_actor attach(const std::string& client_id) {
+    auto session = sys.spawn(fake_session, probe);
+    self->send(registry, atom::attach_v, client_id, session);
+    run();
+    return session;
+  }
+
+  /// Every message delivered so far, in order.
+  std::vector<std::string> delivered() {
+    std::vector<std::string> out;
+    for (bool more = true; more;)
+      self->receive([&](atom::deliver, std::string& m) { out.push_back(std::move(m)); },
+                    caf::after(0s) >> [&] { more = false; });
+    return out;
+  }
 };
 
 }  // namespace
@@ -152,4 +179,17 @@ TEST_CASE_FIXTURE(registry_fixture, "shutdown closes every session with 1001") {
   self->receive([&](atom::close, std::uint16_t c) { code = c; },
                 caf::after(deadline) >> [] { FAIL("the session was not closed"); });
   CHECK(code == 1001);
+}
+
+TEST_CASE_FIXTURE(timed_registry_fixture, "a replay lasts exactly its window") {
+  auto execution = sys.spawn(fake_execution, probe);
+  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution);
+  self->send(registry, atom::publish_v, std::string{"c1"}, std::string{"e1"}, std::string{"m"});
+  run();
+  advance(window - 1ms);
+  attach("c1");
+  CHECK(delivered() == std::vector<std::string>{"m"});
+  advance(1ms);
+  attach("c1");
+  CHECK(delivered().empty());
 }

@@ -1,10 +1,12 @@
 #include "actors/execution.hpp"
 
 #include "actor_fixture.hpp"
+#include "deterministic_fixture.hpp"
 
 #include <doctest/doctest.h>
 
 #include <future>
+#include <optional>
 
 using namespace codeexec;
 using namespace std::chrono_literals;
@@ -104,6 +106,17 @@ struct execution_fixture : test::actor_fixture {
   }
 };
 
+/// An execution on the test's clock: its report is there once run() or advance() made it.
+struct timed_execution_fixture : test::deterministic_fixture {
+  std::optional<execution_report> report;
+
+  execution_target target() {
+    execution_target t;
+    t.on_done = [this](execution_report r) { report = std::move(r); };
+    return t;
+  }
+};
+
 }  // namespace
 
 TEST_CASE_FIXTURE(execution_fixture, "an execution collects events in order") {
@@ -164,7 +177,7 @@ TEST_CASE_FIXTURE(execution_fixture, "a refused cell becomes the report's reject
         [](atom::run, run_cell&, event_sink_actor) -> caf::result<cell_outcome> {
           cell_outcome out;
           out.how = cell_end::refused;
-          out.refusal = api_error{404, "context_not_found", "No context 'c'"};
+          out.refusal = service_error{ec::context_not_found, "No context 'c'", 0};
           return out;
         },
         [](atom::kill) {}, [](atom::stop, std::string&) {});
@@ -172,7 +185,7 @@ TEST_CASE_FIXTURE(execution_fixture, "a refused cell becomes the report's reject
   sys.spawn(execution, std::string{"e5"}, req, target(), source_of(refusing, false));
   const auto report = wait();
   REQUIRE(report.rejection);
-  CHECK(report.rejection->status == 404);
+  CHECK(report.rejection->code == ec::context_not_found);
 }
 
 TEST_CASE("outcomes map to verdicts") {
@@ -209,4 +222,43 @@ TEST_CASE("outcomes map to verdicts") {
   apply_outcome(r4, exited, std::nullopt, "");
   CHECK(r4.status == verdict::error);
   CHECK(r4.exit_code == 3);
+}
+
+TEST_CASE_FIXTURE(timed_execution_fixture, "an execution times out at its deadline, not before") {
+  execution_request req;
+  req.code = "sleep";
+  req.timeout = 30s;
+  sys.spawn(execution, std::string{"t1"}, req, target(), source_of(hanging_sandbox));
+  run();
+  CHECK_FALSE(report);
+  advance(30s - 1ms);
+  CHECK_FALSE(report);
+  advance(1ms);
+  REQUIRE(report);
+  CHECK(report->result.status == verdict::timeout);
+  CHECK(report->result.stdout_chunks == std::vector<std::string>{"before\n"});
+}
+
+TEST_CASE_FIXTURE(timed_execution_fixture,
+                  "a timed-out execution whose sandbox ignores the kill ends after the grace") {
+  execution_request req;
+  req.code = "sleep";
+  req.timeout = 1s;
+  // A sandbox that never answers: neither the cell nor the kill.
+  auto deaf = [](sandbox_actor::stateful_pointer<hanging_state> self) {
+    return fake_sandbox(
+        [self](atom::run, run_cell&, event_sink_actor) -> caf::result<cell_outcome> {
+          self->state.promise = self->make_response_promise<cell_outcome>();
+          return self->state.promise;
+        },
+        [](atom::kill) {}, [](atom::stop, std::string&) {});
+  };
+  sys.spawn(execution, std::string{"t2"}, req, target(), source_of(deaf));
+  run();
+  advance(1s);
+  CHECK_FALSE(report);
+  // The lease's stop grace (5 s, source_of): the execution finishes without the sandbox.
+  advance(5s);
+  REQUIRE(report);
+  CHECK(report->result.status == verdict::timeout);
 }

@@ -122,11 +122,11 @@ TEST_CASE_FIXTURE(sandbox_fixture, "a sandbox's contexts keep their own state an
   CHECK(main_result() == "from ctx 0");
 }
 
-TEST_CASE_FIXTURE(sandbox_fixture, "an unknown context is refused with a 404") {
+TEST_CASE_FIXTURE(sandbox_fixture, "an unknown context is refused: context_not_found") {
   const auto out = run("1", "no-such-context");
   CHECK(out.how == cell_end::refused);
   REQUIRE(out.refusal);
-  CHECK(out.refusal->status == 404);
+  CHECK(out.refusal->code == ec::context_not_found);
 }
 
 TEST_CASE_FIXTURE(sandbox_fixture, "stop interrupts a cell and the state survives") {

@@ -39,7 +39,8 @@ struct terminator_fixture : test::deterministic_fixture {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(terminator_fixture, "terminator: actors that end on user_shutdown end it at once") {
+TEST_CASE_FIXTURE(terminator_fixture,
+                  "terminator: actors that end on user_shutdown end it at once") {
   auto a = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
   auto b = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
   shut_down({a, b});
@@ -51,7 +52,8 @@ TEST_CASE_FIXTURE(terminator_fixture, "terminator: nothing to end is answered at
   CHECK(answer() == 0u);
 }
 
-TEST_CASE_FIXTURE(terminator_fixture, "terminator: kills what ignores user_shutdown after the grace") {
+TEST_CASE_FIXTURE(terminator_fixture,
+                  "terminator: kills what ignores user_shutdown after the grace") {
   shut_down({sys.spawn(stubborn)});
   CHECK_FALSE(answer());
   advance(grace - 1s);

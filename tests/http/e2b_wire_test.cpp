@@ -60,11 +60,14 @@ TEST_CASE("errors, counts, keepalive and the end line") {
 }
 
 TEST_CASE("sandboxes in E2B's shapes") {
-  const nlohmann::json ours = {{"sandboxId", "abc"},
-                               {"createdAt", "2026-11-26T12:00:00.000Z"},
-                               {"expiresAt", "2026-11-26T12:05:00.000Z"},
-                               {"metadata", {{"k", "v"}}},
-                               {"limits", {{"memoryMb", 512}, {"workspaceMb", 64}}}};
+  sandbox_info ours;
+  ours.id = "abc";
+  // 2026-11-26T12:00:00Z, and five minutes later.
+  ours.created = std::chrono::system_clock::time_point{std::chrono::milliseconds{1795694400000}};
+  ours.expires = ours.created + std::chrono::minutes(5);
+  ours.metadata = {{"k", "v"}};
+  ours.limits.memory_bytes = std::uint64_t{512} << 20;
+  ours.limits.workspace_bytes = std::uint64_t{64} << 20;
   const e2b::sandbox_identity who{"code-interpreter-v1", "tok"};
   const auto created = e2b::sandbox_json(ours, who);
   CHECK(created["sandboxID"] == "abc");
