@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <csignal>
 #include <cstring>
 
@@ -55,63 +54,25 @@ sandbox_exit to_sandbox_exit(sandbox::exit_status status, std::string setup_erro
 
 // ---- stdin ---------------------------------------------------------------------------
 
-/// Writes what the FIFO takes now; closes it once everything is written and EOF was asked.
+/// Writes what the cell's stdin FIFO takes now; a full FIFO is offered more later.
 void pump_stdin(pointer self, cell& c) {
-  if (!c.stdin_writer) return;
-  while (!c.stdin_pending.empty()) {
-    const ssize_t n = ::write(c.stdin_writer.get(), c.stdin_pending.data(), c.stdin_pending.size());
-    if (n > 0) {
-      c.stdin_pending.erase(0, static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      if (!c.drain_scheduled) {
-        c.drain_scheduled = true;
-        self->delayed_send(self, stdin_retry, atom::drain_v, c.request.id);
-      }
-      return;
-    }
-    // The reader is gone: nothing more can be delivered.
-    c.stdin_pending.clear();
-    c.stdin_writer.reset();
-    return;
+  if (c.in.pump() && !c.drain_scheduled) {
+    c.drain_scheduled = true;
+    self->delayed_send(self, stdin_retry, atom::drain_v, c.request.id);
   }
-  if (c.stdin_eof) c.stdin_writer.reset();
 }
 
 /// A FIFO for the cell's stdin when the request gives input or keeps stdin open.
 /// Returns the path the kernel opens, or "" (stdin stays at end-of-file).
 std::string open_stdin(pointer self, cell& c) {
-  auto& st = self->state;
-  if (!c.request.stdin_open && c.request.stdin_data.empty()) return {};
-  if (!st.files) return {};
-  auto made = st.files->make_stdin_fifo();
-  if (!made) {
-    log::warn("could not create a stdin FIFO", {{"reason", made.error().message}});
-    return {};
-  }
-  auto& fifo = made.value();
-  // A FIFO drops its buffered bytes when its last descriptor closes: a read-only
-  // descriptor held until the cell ends keeps them for a kernel that opens it late,
-  // and does not count as a writer, so closing the writer still means end-of-file.
-  const auto self_fd = "/proc/self/fd/" + std::to_string(fifo.writer.get());
-  c.stdin_holder.reset(::open(self_fd.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  c.stdin_writer = std::move(fifo.writer);
-  c.stdin_path = fifo.path;
-  c.stdin_pending = std::move(c.request.stdin_data);
-  c.stdin_eof = !c.request.stdin_open;
+  if (!self->state.files) return {};
+  auto path = c.in.open(*self->state.files, std::move(c.request.stdin_data), c.request.stdin_open);
   pump_stdin(self, c);
-  return c.stdin_path;
+  return path;
 }
 
 void close_stdin(pointer self, cell& c) {
-  c.stdin_writer.reset();
-  c.stdin_holder.reset();
-  c.stdin_pending.clear();
-  // The kernel unlinks the FIFO when it opens it; this covers a cell that never did.
-  if (!c.stdin_path.empty() && self->state.files) self->state.files->remove(c.stdin_path);
-  c.stdin_path.clear();
+  c.in.close(self->state.files.get());
 }
 
 // ---- kernels -------------------------------------------------------------------------
@@ -540,9 +501,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
           if (eof) c->request.stdin_open = false;
           return;
         }
-        if (!c->stdin_writer) return;
-        c->stdin_pending += data;
-        c->stdin_eof = c->stdin_eof || eof;
+        c->in.feed(data, eof);
         pump_stdin(self, *c);
       },
       [self](atom::drain, const std::string& cell_id) {

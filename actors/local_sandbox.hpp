@@ -8,6 +8,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/cell_stdin.hpp"
 #include "actors/runner_catalog.hpp"
 #include "actors/sandbox_lifetime.hpp"
 #include "core/metrics.hpp"
@@ -66,13 +67,8 @@ struct local_sandbox_state {
     bool stopping = false;
     /// The kernel would not stop on interrupts and was killed.
     bool kernel_killed = false;
-    /// stdin: the FIFO's host write end, bytes not yet written, end-of-file asked.
-    sandbox::unique_fd stdin_writer;
-    /// Keeps the FIFO's buffered bytes until the kernel has read them.
-    sandbox::unique_fd stdin_holder;
-    std::string stdin_path;
-    std::string stdin_pending;
-    bool stdin_eof = false;
+    /// The cell's stdin FIFO, and whether a retry of a full one is pending.
+    cell_stdin in;
     bool drain_scheduled = false;
   };
 
