@@ -57,17 +57,8 @@ void end_sandbox(pointer self, cell_end how, const std::string& detail,
                  const std::optional<service_error>& refused = std::nullopt) {
   auto& st = self->state;
   for (auto& [id, c] : st.cells) {
-    cell_outcome out;
-    if (c.forced) {
-      out.how = *c.forced;
-      out.detail = c.forced_detail;
-    } else if (refused) {
-      out = refused_cell(*refused);
-    } else {
-      out.how = how;
-      out.detail = detail;
-    }
-    c.promise.deliver(std::move(out));
+    c.promise.deliver(!c.forced && refused ? refused_cell(*refused)
+                                           : ended_cell(c.forced, how, detail));
   }
   st.cells.clear();
   const auto gone = refused ? make_error(*refused) : make_error(ec::sandbox_ended, detail);
@@ -116,10 +107,7 @@ std::uint64_t output_cap(pointer self, const cell& c) {
 /// Ends a running cell early by closing its stream (E2B interrupts the kernel when its
 /// client goes, and the kernel keeps its state); the reply follows the stream's end.
 void stop_cell(cell& c, cell_end why, std::string detail) {
-  if (!c.forced) {
-    c.forced = why;
-    c.forced_detail = std::move(detail);
-  }
+  decide_stop(c.forced, why, std::move(detail));
   c.stream.cancel();
 }
 
@@ -187,8 +175,8 @@ cell_outcome stream_outcome(pointer self, const cell& c, const e2b::stream_end& 
   out.stderr_truncated = c.stderr_capped;
   out.context_id = c.request.context_id;
   if (c.forced) {
-    out.how = *c.forced;
-    out.detail = c.forced_detail;
+    out.how = c.forced->how;
+    out.detail = c.forced->detail;
     // E2B interrupts the kernel when the stream closes; its state survives.
     if (st.life.stateful) out.state_kept = true;
     return out;

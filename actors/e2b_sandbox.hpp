@@ -12,6 +12,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/sandbox_lifetime.hpp"
+#include "actors/stop_reason.hpp"
 #include "core/metrics.hpp"
 #include "core/service_error.hpp"
 #include "e2b/api.hpp"
@@ -65,8 +66,7 @@ struct e2b_sandbox_state {
     bool stdout_capped = false;
     bool stderr_capped = false;
     /// Set when the service ends the cell early, with why.
-    std::optional<cell_end> forced;
-    std::string forced_detail;
+    std::optional<stop_reason> forced;
   };
 
   /// A contexts or timeout call waiting for its reply.

@@ -241,8 +241,8 @@ cell_outcome ended_outcome(pointer self, const cell& c, const sandbox_exit& exit
   const std::string state_note =
       restarts ? "; the kernel restarts for the next execution, its state is lost" : "";
   if (c.forced) {
-    out.how = *c.forced;
-    out.detail = c.forced_detail;
+    out.how = c.forced->how;
+    out.detail = c.forced->detail;
   } else if (c.kernel_killed) {
     out.how = cell_end::restarted;
     out.detail = "the cell did not stop on interrupt: its kernel was restarted, its state is lost";
@@ -268,10 +268,7 @@ void stop_cell(pointer self, context& ctx, std::optional<cell_end> why, std::str
   auto& st = self->state;
   if (!ctx.current) return;
   auto& c = *ctx.current;
-  if (!c.forced && why) {
-    c.forced = why;
-    c.forced_detail = std::move(detail);
-  }
+  if (why) decide_stop(c.forced, *why, std::move(detail));
   if (!st.life.stateful) {
     if (st.process) st.process->kill();
     return;
@@ -290,9 +287,7 @@ void end_sandbox(pointer self, cell_end how, const std::string& detail) {
   auto& st = self->state;
   for (auto& [id, ctx] : st.contexts) {
     auto fail = [&](cell& c) {
-      cell_outcome out;
-      out.how = c.forced ? *c.forced : how;
-      out.detail = c.forced ? c.forced_detail : detail;
+      auto out = ended_cell(c.forced, how, detail);
       out.context_id = id;
       close_stdin(self, c);
       c.promise.deliver(std::move(out));
@@ -572,8 +567,8 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         auto promise = self->make_response_promise<context_info>();
         ctx->on_ready.push_back(promise);
         if (ctx->current) {
-          ctx->current->forced = cell_end::restarted;
-          ctx->current->forced_detail = "the context was restarted: its state is lost";
+          ctx->current->forced =
+              stop_reason{cell_end::restarted, "the context was restarted: its state is lost"};
           ctx->current->kernel_killed = true;
         }
         if (ctx->state == kernel_state::dead) {
@@ -670,8 +665,8 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
           auto& c = *ctx->current;
           cell_outcome out;
           if (c.forced) {
-            out.how = *c.forced;
-            out.detail = c.forced_detail;
+            out.how = c.forced->how;
+            out.detail = c.forced->detail;
           } else if (string_field(event, "status") == "interrupted") {
             out.how = cell_end::interrupted;
             out.detail = "the cell was interrupted";
@@ -695,8 +690,8 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
           return;
         }
         if (ctx->current) {
-          ctx->current->forced = cell_end::broken;
-          ctx->current->forced_detail = "the kernel broke the protocol: " + reason;
+          ctx->current->forced =
+              stop_reason{cell_end::broken, "the kernel broke the protocol: " + reason};
           ctx->current->kernel_killed = true;
         }
         kill_kernel(self, *ctx);

@@ -11,6 +11,7 @@
 #include "actors/cell_stdin.hpp"
 #include "actors/runner_catalog.hpp"
 #include "actors/sandbox_lifetime.hpp"
+#include "actors/stop_reason.hpp"
 #include "core/metrics.hpp"
 #include "sandbox/launcher.hpp"
 #include "sandbox/sandbox_channel.hpp"
@@ -61,8 +62,7 @@ struct local_sandbox_state {
     bool stderr_capped = false;
     bool results_capped = false;
     /// Set when the service ends the cell early, with why.
-    std::optional<cell_end> forced;
-    std::string forced_detail;
+    std::optional<stop_reason> forced;
     /// The service is stopping the cell (interrupts, then a kernel restart).
     bool stopping = false;
     /// The kernel would not stop on interrupts and was killed.
