@@ -20,6 +20,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 namespace codeexec {
 
@@ -75,35 +76,25 @@ service_error shutting_down_error() {
   return {ec::shutting_down, "The service is shutting down", 0};
 }
 
+/// The service's code for each files API error.
+constexpr std::pair<sandbox::file_errc, ec> file_codes[] = {
+    {sandbox::file_errc::invalid_path, ec::invalid_path},
+    {sandbox::file_errc::outside_workspace, ec::outside_workspace},
+    {sandbox::file_errc::not_found, ec::file_not_found},
+    {sandbox::file_errc::not_a_file, ec::not_a_file},
+    {sandbox::file_errc::not_a_directory, ec::not_a_directory},
+    {sandbox::file_errc::is_directory, ec::is_directory},
+    {sandbox::file_errc::too_large, ec::file_too_large},
+    {sandbox::file_errc::no_space, ec::no_space},
+    {sandbox::file_errc::permission_denied, ec::permission_denied},
+    {sandbox::file_errc::sandbox_gone, ec::sandbox_ended},
+    {sandbox::file_errc::io_error, ec::io_error},
+};
+
 service_error file_error(const sandbox::file_error& err) {
-  using sandbox::file_errc;
-  const auto code = [&] {
-    switch (err.code) {
-      case file_errc::invalid_path:
-        return ec::invalid_path;
-      case file_errc::outside_workspace:
-        return ec::outside_workspace;
-      case file_errc::not_found:
-        return ec::file_not_found;
-      case file_errc::not_a_file:
-        return ec::not_a_file;
-      case file_errc::not_a_directory:
-        return ec::not_a_directory;
-      case file_errc::is_directory:
-        return ec::is_directory;
-      case file_errc::too_large:
-        return ec::file_too_large;
-      case file_errc::no_space:
-        return ec::no_space;
-      case file_errc::permission_denied:
-        return ec::permission_denied;
-      case file_errc::sandbox_gone:
-        return ec::sandbox_ended;
-      case file_errc::io_error:
-        return ec::io_error;
-    }
-    return ec::io_error;
-  }();
+  auto code = ec::io_error;
+  for (const auto& [file_code, ours] : file_codes)
+    if (file_code == err.code) code = ours;
   return {code, err.message, 0};
 }
 

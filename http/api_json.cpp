@@ -4,79 +4,59 @@
 
 namespace codeexec::http {
 
+namespace {
+
+/// The HTTP form of each code: status, the body's code, the default Retry-After.
+struct http_form {
+  ec code;
+  int status;
+  const char* name;
+  int retry_after = 0;
+};
+constexpr http_form http_forms[] = {
+    {ec::invalid_request, 400, "invalid_request"},
+    {ec::unavailable_language, 400, "unavailable_language"},
+    {ec::not_supported_by_backend, 400, "not_supported_by_backend"},
+    {ec::files_not_supported, 501, "not_supported_by_backend"},
+    {ec::shutting_down, 503, "shutting_down", 5},
+    {ec::overloaded, 503, "overloaded", 1},
+    {ec::key_execution_limit, 429, "too_many_executions", 1},
+    {ec::sandbox_limit, 503, "too_many_sandboxes", 1},
+    {ec::key_sandbox_limit, 429, "too_many_sandboxes", 1},
+    {ec::execution_not_found, 404, "execution_not_found"},
+    {ec::stdin_closed, 409, "stdin_closed"},
+    {ec::sandbox_not_found, 404, "sandbox_not_found"},
+    {ec::sandbox_ended, 404, "sandbox_not_found"},
+    {ec::sandbox_start_failed, 503, "sandbox_start_failed", 1},
+    {ec::sandbox_busy, 503, "sandbox_busy", 1},
+    {ec::context_not_found, 404, "context_not_found"},
+    {ec::too_many_contexts, 409, "too_many_contexts"},
+    {ec::backend_error, 502, "backend_error"},
+    {ec::invalid_path, 400, "invalid_path"},
+    {ec::outside_workspace, 400, "outside_workspace"},
+    {ec::file_not_found, 404, "file_not_found"},
+    {ec::not_a_file, 400, "not_a_file"},
+    {ec::not_a_directory, 400, "not_a_directory"},
+    {ec::is_directory, 400, "is_directory"},
+    {ec::file_too_large, 413, "payload_too_large"},
+    {ec::no_space, 413, "payload_too_large"},
+    {ec::permission_denied, 403, "forbidden"},
+    {ec::io_error, 503, "io_error", 1},
+    {ec::e2b_unavailable, 503, "e2b_unavailable", 1},
+    {ec::e2b_unauthorized, 502, "e2b_unauthorized"},
+    {ec::e2b_rate_limited, 429, "e2b_rate_limited", 1},
+    {ec::e2b_refused, 502, "e2b_error"},
+    {ec::e2b_sandbox_gone, 410, "sandbox_gone"},
+};
+
+}  // namespace
+
 api_error to_api_error(const service_error& err) {
-  auto make = [&](int status, const char* code, int retry_after = 0) {
-    return api_error{status, code, err.message,
-                     err.retry_after_seconds > 0 ? err.retry_after_seconds : retry_after};
-  };
-  switch (err.code) {
-    case ec::none:
-    case ec::invalid_request:
-      return make(400, "invalid_request");
-    case ec::unavailable_language:
-      return make(400, "unavailable_language");
-    case ec::not_supported_by_backend:
-      return make(400, "not_supported_by_backend");
-    case ec::files_not_supported:
-      return make(501, "not_supported_by_backend");
-    case ec::shutting_down:
-      return make(503, "shutting_down", 5);
-    case ec::overloaded:
-      return make(503, "overloaded", 1);
-    case ec::key_execution_limit:
-      return make(429, "too_many_executions", 1);
-    case ec::sandbox_limit:
-      return make(503, "too_many_sandboxes", 1);
-    case ec::key_sandbox_limit:
-      return make(429, "too_many_sandboxes", 1);
-    case ec::execution_not_found:
-      return make(404, "execution_not_found");
-    case ec::stdin_closed:
-      return make(409, "stdin_closed");
-    case ec::sandbox_not_found:
-    case ec::sandbox_ended:
-      return make(404, "sandbox_not_found");
-    case ec::sandbox_start_failed:
-      return make(503, "sandbox_start_failed", 1);
-    case ec::sandbox_busy:
-      return make(503, "sandbox_busy", 1);
-    case ec::context_not_found:
-      return make(404, "context_not_found");
-    case ec::too_many_contexts:
-      return make(409, "too_many_contexts");
-    case ec::backend_error:
-      return make(502, "backend_error");
-    case ec::invalid_path:
-      return make(400, "invalid_path");
-    case ec::outside_workspace:
-      return make(400, "outside_workspace");
-    case ec::file_not_found:
-      return make(404, "file_not_found");
-    case ec::not_a_file:
-      return make(400, "not_a_file");
-    case ec::not_a_directory:
-      return make(400, "not_a_directory");
-    case ec::is_directory:
-      return make(400, "is_directory");
-    case ec::file_too_large:
-    case ec::no_space:
-      return make(413, "payload_too_large");
-    case ec::permission_denied:
-      return make(403, "forbidden");
-    case ec::io_error:
-      return make(503, "io_error", 1);
-    case ec::e2b_unavailable:
-      return make(503, "e2b_unavailable", 1);
-    case ec::e2b_unauthorized:
-      return make(502, "e2b_unauthorized");
-    case ec::e2b_rate_limited:
-      return make(429, "e2b_rate_limited", 1);
-    case ec::e2b_refused:
-      return make(502, "e2b_error");
-    case ec::e2b_sandbox_gone:
-      return make(410, "sandbox_gone");
-  }
-  return make(500, "internal_error");
+  http_form form{err.code, 400, "invalid_request"};
+  for (const auto& f : http_forms)
+    if (f.code == err.code) form = f;
+  return {form.status, form.name, err.message,
+          err.retry_after_seconds > 0 ? err.retry_after_seconds : form.retry_after};
 }
 
 std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
