@@ -72,8 +72,7 @@ TEST_CASE("e2b api: URLs as the SDK builds them, for every combination of variab
     CHECK(create_request(s, 60s, {}).url == "http://127.0.0.1:3000/v2/sandboxes");
     CHECK(list_contexts_request(s, sbx).url == "http://127.0.0.1:3001/contexts");
     CHECK(remove_context_request(s, sbx, "c1").url == "http://127.0.0.1:3001/contexts/c1");
-    CHECK(restart_context_request(s, sbx, "c1").url ==
-          "http://127.0.0.1:3001/contexts/c1/restart");
+    CHECK(restart_context_request(s, sbx, "c1").url == "http://127.0.0.1:3001/contexts/c1/restart");
   }
 }
 
