@@ -1,6 +1,11 @@
-// The only translation unit that includes RESTinio (it dominates build time).
-#include "http/chunked_reply.hpp"
+// The only translation unit that includes RESTinio (it dominates build time): the
+// server (listeners, routing into routes/e2b_routes, WebSocket upgrade and
+// reassembly). Its parts, in headers only this file includes: restinio_reply.hpp,
+// restinio_ws_connection.hpp, restinio_chunked_reply.hpp.
 #include "http/e2b_routes.hpp"
+#include "http/restinio_chunked_reply.hpp"
+#include "http/restinio_reply.hpp"
+#include "http/restinio_ws_connection.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
 
@@ -10,33 +15,21 @@
 #include <restinio/all.hpp>
 #include <restinio/websocket/websocket.hpp>
 
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
-#include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
-#include <thread>
+#include <string>
+#include <string_view>
 
 namespace codeexec::http {
 namespace {
 
-namespace rws = restinio::websocket::basic;
-
 /// How long stop() waits for close frames already sent to be written.
 constexpr auto close_write_wait = std::chrono::seconds(2);
-
-/// Close frames handed to RESTinio and not yet written (stop() waits for them).
-struct close_tracker {
-  std::mutex mutex;
-  std::condition_variable written;
-  std::size_t pending = 0;  // guarded by mutex
-};
 
 // default_traits_t gives every connection its own strand, so responses and
 // WebSocket frames may be sent from actor threads (cpp-stack.md §4).
@@ -64,332 +57,6 @@ bool contains_token(std::string_view header, std::string_view token) {
   }
   return false;
 }
-
-restinio::http_status_line_t status_line(int status) {
-  const char* reason = "OK";
-  switch (status) {
-    case 200:
-      reason = "OK";
-      break;
-    case 204:
-      reason = "No Content";
-      break;
-    case 400:
-      reason = "Bad Request";
-      break;
-    case 401:
-      reason = "Unauthorized";
-      break;
-    case 403:
-      reason = "Forbidden";
-      break;
-    case 404:
-      reason = "Not Found";
-      break;
-    case 405:
-      reason = "Method Not Allowed";
-      break;
-    case 409:
-      reason = "Conflict";
-      break;
-    case 410:
-      reason = "Gone";
-      break;
-    case 413:
-      reason = "Payload Too Large";
-      break;
-    case 415:
-      reason = "Unsupported Media Type";
-      break;
-    case 429:
-      reason = "Too Many Requests";
-      break;
-    case 501:
-      reason = "Not Implemented";
-      break;
-    case 502:
-      reason = "Bad Gateway";
-      break;
-    case 503:
-      reason = "Service Unavailable";
-      break;
-    default:
-      reason = status < 400 ? "OK" : "Error";
-      break;
-  }
-  return restinio::http_status_line_t{
-      restinio::http_status_code_t{static_cast<std::uint16_t>(status)}, reason};
-}
-
-void send_reply(const restinio::request_handle_t& req, const reply& r) {
-  auto response = req->create_response(status_line(r.status));
-  response.append_header(restinio::http_field::content_type, r.content_type);
-  for (const auto& [name, value] : r.headers) response.append_header(name, value);
-  response.set_body(r.body);
-  response.done();
-}
-
-/// A WebSocket as actors see it. Only the owning session actor sends or closes
-/// through it, so close never races with a send (cpp-stack.md §4.2); the I/O
-/// threads only record pongs and count written bytes.
-class ws_connection final : public client_connection {
- public:
-  ws_connection(rws::ws_handle_t ws, std::size_t send_buffer_bytes,
-                std::shared_ptr<close_tracker> closing)
-      : ws_(std::move(ws)),
-        send_buffer_bytes_(send_buffer_bytes),
-        closing_(std::move(closing)),
-        queued_(std::make_shared<std::atomic<std::size_t>>(0)),
-        last_pong_(clock::now().time_since_epoch().count()) {}
-
-  ~ws_connection() override {
-    // Dropping the last handle shuts the socket down; do it inside a try because
-    // the peer may be gone already.
-    try {
-      ws_.reset();
-    } catch (...) {
-    }
-  }
-
-  bool send_text(std::string message) override {
-    if (!ws_) return false;
-    const auto size = message.size();
-    if (queued_->load() + size > send_buffer_bytes_) {
-      // The client reads slower than we write: a bounded buffer, then a clear close.
-      close(1008, "client too slow: send buffer full");
-      return false;
-    }
-    *queued_ += size;
-    try {
-      ws_->send_message(
-          rws::final_frame, rws::opcode_t::text_frame, std::move(message),
-          [queued = queued_, size](const restinio::asio_ns::error_code&) { *queued -= size; });
-      return true;
-    } catch (const std::exception&) {
-      *queued_ -= size;
-      return false;  // our side closed already
-    }
-  }
-
-  void ping() override {
-    if (!ws_) return;
-    try {
-      ws_->send_message(rws::final_frame, rws::opcode_t::ping_frame, std::string{});
-    } catch (const std::exception&) {
-    }
-  }
-
-  std::chrono::milliseconds since_last_pong() const override {
-    const auto last = clock::time_point{clock::duration{last_pong_.load()}};
-    return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - last);
-  }
-
-  /// Called on the I/O thread when a pong arrives.
-  void pong_received() { last_pong_ = clock::now().time_since_epoch().count(); }
-
-  void close(std::uint16_t code, std::string reason) override {
-    if (!ws_) return;
-    {
-      std::lock_guard lock{closing_->mutex};
-      ++closing_->pending;
-    }
-    auto done = [closing = closing_](const restinio::asio_ns::error_code&) {
-      std::lock_guard lock{closing->mutex};
-      if (--closing->pending == 0) closing->written.notify_all();
-    };
-    try {
-      ws_->send_message(rws::final_frame, rws::opcode_t::connection_close_frame,
-                        rws::status_code_to_bin(static_cast<rws::status_code_t>(code)) + reason,
-                        done);
-    } catch (const std::exception&) {
-      done({});
-    }
-    ws_.reset();
-  }
-
- private:
-  using clock = std::chrono::steady_clock;
-  rws::ws_handle_t ws_;
-  std::size_t send_buffer_bytes_;
-  /// Bytes handed to RESTinio and not yet written; shared with write callbacks.
-  std::shared_ptr<close_tracker> closing_;
-  std::shared_ptr<std::atomic<std::size_t>> queued_;
-  std::atomic<clock::rep> last_pong_;
-};
-
-/// A chunked HTTP response fed from actor threads (E2B's NDJSON /execute).
-class restinio_chunked_reply final : public chunked_reply,
-                                     public std::enable_shared_from_this<restinio_chunked_reply> {
- public:
-  using clock = std::chrono::steady_clock;
-
-  restinio_chunked_reply(const restinio::request_handle_t& req, chunked_start start)
-      : response_(req->create_response<restinio::chunked_output_t>(status_line(start.status))),
-        peer_(req->remote_endpoint()),
-        keepalive_(std::move(start.keepalive)),
-        keepalive_every_(start.keepalive_every),
-        on_gone_(std::move(start.on_gone)) {
-    if (!start.content_type.empty())
-      response_.append_header(restinio::http_field::content_type, start.content_type);
-    for (const auto& [name, value] : start.headers) response_.append_header(name, value);
-  }
-
-  /// Sends the status line and headers (before any part: the client sees the response
-  /// start while the code runs).
-  void begin() {
-    std::lock_guard lock{mutex_};
-    send_locked(nullptr);
-  }
-
-  void write(std::string part) override {
-    std::lock_guard lock{mutex_};
-    send_locked(&part);
-  }
-
-  void finish() override {
-    std::lock_guard lock{mutex_};
-    if (finished_) return;
-    finished_ = true;
-    try {
-      response_.done(after_write());
-    } catch (const std::exception&) {
-    }
-  }
-
-  void abort() override {
-    std::lock_guard lock{mutex_};
-    if (finished_ || gone_) return;
-    finished_ = true;
-    gone_ = true;
-    // RESTinio can only end a chunked response properly; the connection's socket is
-    // found by its peer (unique per connection) and shut down. RESTinio's own pending
-    // I/O then fails and it closes the socket itself.
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-      int fd = -1;
-      try {
-        fd = std::stoi(entry.path().filename().string());
-      } catch (const std::exception&) {
-        continue;
-      }
-      sockaddr_storage address{};
-      socklen_t size = sizeof address;
-      if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) continue;
-      restinio::asio_ns::ip::tcp::endpoint endpoint;
-      if (size > endpoint.capacity()) continue;
-      std::memcpy(endpoint.data(), &address, size);
-      endpoint.resize(size);
-      if (endpoint == peer_) {
-        ::shutdown(fd, SHUT_RDWR);
-        return;
-      }
-    }
-  }
-
-  /// From the ticker: a keepalive part if nothing was written for a while.
-  void tick(clock::time_point now) {
-    std::lock_guard lock{mutex_};
-    if (keepalive_.empty() || now - last_write_ < keepalive_every_) return;
-    auto part = keepalive_;
-    send_locked(&part);
-  }
-
-  bool finished() const {
-    std::lock_guard lock{mutex_};
-    return finished_ || gone_;
-  }
-
- private:
-  void send_locked(std::string* part) {
-    if (finished_ || gone_) return;
-    last_write_ = clock::now();
-    try {
-      if (part) response_.append_chunk(std::move(*part));
-      response_.flush(after_write());
-    } catch (const std::exception&) {
-      gone_ = true;
-    }
-  }
-
-  /// The write's outcome, on an I/O thread (possibly inline, within flush: so it must
-  /// not take mutex_). A failed write means the client is gone.
-  restinio::write_status_cb_t after_write() {
-    return [weak = weak_from_this()](const restinio::asio_ns::error_code& ec) {
-      if (!ec) return;
-      if (auto self = weak.lock()) self->client_gone();
-    };
-  }
-
-  void client_gone() {
-    if (gone_notified_.exchange(true)) return;
-    gone_ = true;
-    if (on_gone_) on_gone_();
-  }
-
-  mutable std::mutex mutex_;
-  restinio::response_builder_t<restinio::chunked_output_t> response_;  // guarded by mutex_
-  const restinio::asio_ns::ip::tcp::endpoint peer_;
-  const std::string keepalive_;
-  const std::chrono::milliseconds keepalive_every_;
-  const std::function<void()> on_gone_;
-  clock::time_point last_write_ = clock::now();  // guarded by mutex_
-  bool finished_ = false;                        // guarded by mutex_
-  std::atomic<bool> gone_{false};
-  std::atomic<bool> gone_notified_{false};
-};
-
-/// One thread that writes keepalive parts into idle chunked replies.
-class keepalive_ticker {
- public:
-  keepalive_ticker() : thread_([this] { run(); }) {}
-  ~keepalive_ticker() {
-    {
-      std::lock_guard lock{mutex_};
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-  keepalive_ticker(const keepalive_ticker&) = delete;
-  keepalive_ticker& operator=(const keepalive_ticker&) = delete;
-
-  void watch(const std::shared_ptr<restinio_chunked_reply>& reply) {
-    {
-      std::lock_guard lock{mutex_};
-      replies_.push_back(reply);
-    }
-    wake_.notify_all();  // the thread sleeps while there is nothing to watch
-  }
-
- private:
-  static constexpr auto period = std::chrono::milliseconds(250);
-
-  void run() {
-    std::unique_lock lock{mutex_};
-    for (;;) {
-      wake_.wait(lock, [this] { return stopping_ || !replies_.empty(); });
-      if (stopping_ || wake_.wait_for(lock, period, [this] { return stopping_; })) return;
-      std::vector<std::shared_ptr<restinio_chunked_reply>> live;
-      std::erase_if(replies_, [&](const auto& weak) {
-        auto reply = weak.lock();
-        if (!reply || reply->finished()) return true;
-        live.push_back(std::move(reply));
-        return false;
-      });
-      lock.unlock();
-      const auto now = restinio_chunked_reply::clock::now();
-      for (const auto& reply : live) reply->tick(now);
-      live.clear();
-      lock.lock();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;                                       // guarded by mutex_
-  std::vector<std::weak_ptr<restinio_chunked_reply>> replies_;  // guarded by mutex_
-  std::thread thread_;
-};
 
 class restinio_server final : public server {
  public:
