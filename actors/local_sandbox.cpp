@@ -1,6 +1,7 @@
 #include "actors/local_sandbox.hpp"
 
 #include "actors/actor_metrics.hpp"
+#include "actors/kernel_exit.hpp"
 #include "actors/sandbox_directory.hpp"
 #include "actors/sandbox_errors.hpp"
 #include "core/ids.hpp"
@@ -14,7 +15,6 @@
 
 #include <algorithm>
 #include <csignal>
-#include <cstring>
 
 namespace codeexec {
 namespace {
@@ -32,25 +32,6 @@ constexpr auto cpu_check_interval = std::chrono::milliseconds(50);
 constexpr auto interrupt_repeat = std::chrono::milliseconds(250);
 /// How soon buffered stdin is offered again when the FIFO is full.
 constexpr auto stdin_retry = std::chrono::milliseconds(5);
-
-std::string describe_signal(int sig) {
-  const char* name = sigabbrev_np(sig);
-  return "signal " + std::to_string(sig) + (name ? std::string{" (SIG"} + name + ")" : "");
-}
-
-sandbox_exit to_sandbox_exit(sandbox::exit_status status, std::string setup_error) {
-  sandbox_exit exit;
-  // An exit code above 128 is how a pid-namespace init reports its runner's fatal
-  // signal (it cannot re-raise it), as shells do; read it back the same way.
-  if (status.signal != 0)
-    exit.signal = status.signal;
-  else if (status.exit_code > 128 && status.exit_code < 128 + NSIG)
-    exit.signal = status.exit_code - 128;
-  else if (status.exit_code >= 0)
-    exit.exit_code = status.exit_code;
-  exit.setup_error = std::move(setup_error);
-  return exit;
-}
 
 // ---- stdin ---------------------------------------------------------------------------
 
@@ -232,34 +213,10 @@ void finish_cell(pointer self, context& ctx, cell_outcome outcome) {
   send_next(self, ctx);
 }
 
-/// The outcome of a cell whose kernel (or sandbox) ended under it.
-cell_outcome ended_outcome(pointer self, const cell& c, const sandbox_exit& exit, bool restarts) {
-  auto& st = self->state;
-  cell_outcome out;
-  out.exit_code = exit.exit_code;
-  out.signal = exit.signal;
-  const std::string state_note =
-      restarts ? "; the kernel restarts for the next execution, its state is lost" : "";
-  if (c.forced) {
-    out.how = c.forced->how;
-    out.detail = c.forced->detail;
-  } else if (c.kernel_killed) {
-    out.how = cell_end::restarted;
-    out.detail = "the cell did not stop on interrupt: its kernel was restarted, its state is lost";
-  } else if (st.kill_requested) {
-    out.how = cell_end::killed;
-    out.detail = "the sandbox was killed";
-  } else if (!exit.setup_error.empty()) {
-    out.how = cell_end::start_failed;
-    out.detail = exit.setup_error;
-  } else {
-    out.how = cell_end::died;
-    out.detail = (exit.signal ? "the kernel was killed by " + describe_signal(*exit.signal)
-                              : "the kernel exited with code " +
-                                    std::to_string(exit.exit_code.value_or(-1))) +
-                 state_note;
-  }
-  return out;
+/// What kernel_exit's rules need to know of the running cell `c` whose kernel ended;
+/// `restarts`: the kernel starts again for the next cell.
+ended_cell_facts facts(const state& st, const cell& c, bool restarts) {
+  return {c.forced, c.kernel_killed, st.kill_requested, restarts};
 }
 
 /// Ends a cell early. A one-shot sandbox is simply killed; a stateful one interrupts
@@ -721,7 +678,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
                                                        : "the kernel exited before it was ready";
         if (ctx->removed) {
           if (ctx->current)
-            answer_current(self, *ctx, ended_outcome(self, *ctx->current, exit, false));
+            answer_current(self, *ctx, ended_outcome(facts(st, *ctx->current, false), exit));
           st.slot_owner[slot].clear();
           st.contexts.erase(ctx->id);
           return;
@@ -730,7 +687,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         const bool restart =
             !st.kill_requested && (ctx->restart_on_exit || (st.life.stateful && was_ready));
         if (ctx->current) {
-          auto out = ended_outcome(self, *ctx->current, exit, st.life.stateful);
+          auto out = ended_outcome(facts(st, *ctx->current, st.life.stateful), exit);
           if (!was_ready && !ctx->current->kernel_killed && !ctx->current->forced) {
             out.how = cell_end::start_failed;
             out.detail = ctx->start_error;
@@ -755,7 +712,7 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
         // Cells still running when the whole sandbox went (kill, memory, limits).
         for (auto& [id, ctx] : st.contexts) {
           if (ctx.current) {
-            auto out = ended_outcome(self, *ctx.current, exit, false);
+            auto out = ended_outcome(facts(st, *ctx.current, false), exit);
             if (ctx.state != kernel_state::ready && !ctx.current->forced && !st.kill_requested) {
               out.how = cell_end::start_failed;
               out.detail = !exit.setup_error.empty() ? exit.setup_error
