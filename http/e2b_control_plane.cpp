@@ -13,11 +13,7 @@ namespace {
 
 enum class control_action { create, list, get, kill, timeout, connect };
 
-struct control_route {
-  std::string_view path;
-  std::string_view method;
-  control_action what;
-};
+using control_route = route_row<control_action>;
 constexpr control_route control_routes[] = {
     {"/v2/sandboxes", "POST", control_action::create},
     {"/v2/sandboxes", "GET", control_action::list},
@@ -84,19 +80,9 @@ std::variant<std::string, api_error> e2b_routes::authenticate(const call& c) {
 
 void e2b_routes::control_plane(const call_ptr& c) {
   const auto segments = c->segment_views();
-  const control_route* match = nullptr;
   std::vector<std::string> params;
   bool path_known = false;
-  for (const auto& r : control_routes) {
-    std::vector<std::string> found;
-    if (!matches(r.path, segments, found)) continue;
-    path_known = true;
-    if (r.method == c->method) {
-      match = &r;
-      params = std::move(found);
-      break;
-    }
-  }
+  const auto* match = find_route(control_routes, c->method, segments, params, path_known);
   if (!match)
     return c->error({path_known ? 405 : 404, "not_found",
                      c->method + " " + c->path + " is not part of this server's E2B API"});

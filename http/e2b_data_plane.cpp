@@ -82,6 +82,32 @@ class ndjson_execution {
 
 /// Who to tell when the client of an /execute leaves: known only once the execution
 /// has started, and the client may leave before.
+/// Port 49999: the code interpreter's routes.
+enum class interpreter_action {
+  execute,
+  health,
+  list_contexts,
+  create_context,
+  delete_context,
+  restart_context
+};
+constexpr route_row<interpreter_action> interpreter_routes[] = {
+    {"/execute", "POST", interpreter_action::execute},
+    {"/health", "GET", interpreter_action::health},
+    {"/contexts", "GET", interpreter_action::list_contexts},
+    {"/contexts", "POST", interpreter_action::create_context},
+    {"/contexts/{id}", "DELETE", interpreter_action::delete_context},
+    {"/contexts/{id}/restart", "POST", interpreter_action::restart_context},
+};
+
+/// Port 49983: the part of envd served here.
+enum class envd_action { health, read_file, upload_files };
+constexpr route_row<envd_action> envd_routes[] = {
+    {"/health", "GET", envd_action::health},
+    {"/files", "GET", envd_action::read_file},
+    {"/files", "POST", envd_action::upload_files},
+};
+
 struct departure {
   std::mutex mutex;
   std::string execution_id;  // guarded by mutex
@@ -91,57 +117,74 @@ struct departure {
 }  // namespace
 
 void e2b_routes::code_interpreter(const call_ptr& c, const entry_ptr& sandbox) {
-  const auto segments = c->segment_views();
   std::vector<std::string> params;
+  bool path_known = false;
+  const auto* route =
+      find_route(interpreter_routes, c->method, c->segment_views(), params, path_known);
+  if (!route) return c->text(404, "Not Found");
   const auto& owner = sandbox->owner;
   const auto& id = sandbox->id;
-  if (c->method == "POST" && matches("/execute", segments, params)) return execute(c, sandbox);
-  if (c->method == "GET" && matches("/health", segments, params)) return c->json(200, "OK");
-  if (c->method == "GET" && matches("/contexts", segments, params)) {
-    return service_.list_contexts(owner, id, [c](result<std::vector<context_info>> listed) {
-      if (auto* err = std::get_if<service_error>(&listed)) return c->text(*err);
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& ctx : std::get<std::vector<context_info>>(listed))
-        out.push_back(e2b::context_json(ctx));
-      c->json(200, out);
-    });
+  switch (route->what) {
+    case interpreter_action::execute:
+      return execute(c, sandbox);
+    case interpreter_action::health:
+      return c->json(200, "OK");
+    case interpreter_action::list_contexts:
+      return list_contexts(c, owner, id);
+    case interpreter_action::create_context:
+      return create_context(c, owner, id);
+    case interpreter_action::delete_context:
+    case interpreter_action::restart_context:
+      return change_context(c, owner, id, params[0],
+                            route->what == interpreter_action::delete_context);
   }
-  if (c->method == "POST" && matches("/contexts", segments, params)) {
-    context_request request;
-    if (c->body.find_first_not_of(" \t\r\n") != std::string::npos) {
-      auto doc = nlohmann::json::parse(c->body, nullptr, false);
-      if (!doc.is_object()) return c->text(400, "The body must be a JSON object");
-      const auto name = doc.value("language", nlohmann::json{});
-      auto lang = e2b::normalize_language(name.is_string() ? name.get<std::string>() : "");
-      if (!lang) return c->text(400, "Unsupported language: " + name.dump());
-      request.lang = *lang;
-      if (auto cwd = doc.find("cwd"); cwd != doc.end() && cwd->is_string() && !cwd->empty())
-        request.cwd = cwd->get<std::string>();
-      if (request.cwd.front() != '/')
-        return c->text(400, "`cwd` must be an absolute path inside the sandbox");
-    }
-    return service_.create_context(owner, id, request, [c](result<context_info> created) {
-      if (auto* err = std::get_if<service_error>(&created)) return c->text(*err);
-      c->json(200, e2b::context_json(std::get<context_info>(created)));
-    });
+}
+
+void e2b_routes::list_contexts(const call_ptr& c, const std::string& owner, const std::string& id) {
+  service_.list_contexts(owner, id, [c](result<std::vector<context_info>> listed) {
+    if (auto* err = std::get_if<service_error>(&listed)) return c->text(*err);
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& ctx : std::get<std::vector<context_info>>(listed))
+      out.push_back(e2b::context_json(ctx));
+    c->json(200, out);
+  });
+}
+
+void e2b_routes::create_context(const call_ptr& c, const std::string& owner,
+                                const std::string& id) {
+  context_request request;
+  if (c->body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    auto doc = nlohmann::json::parse(c->body, nullptr, false);
+    if (!doc.is_object()) return c->text(400, "The body must be a JSON object");
+    const auto name = doc.value("language", nlohmann::json{});
+    auto lang = e2b::normalize_language(name.is_string() ? name.get<std::string>() : "");
+    if (!lang) return c->text(400, "Unsupported language: " + name.dump());
+    request.lang = *lang;
+    if (auto cwd = doc.find("cwd"); cwd != doc.end() && cwd->is_string() && !cwd->empty())
+      request.cwd = cwd->get<std::string>();
+    if (request.cwd.front() != '/')
+      return c->text(400, "`cwd` must be an absolute path inside the sandbox");
   }
-  const bool remove = c->method == "DELETE" && matches("/contexts/{id}", segments, params);
-  if (remove || (c->method == "POST" && matches("/contexts/{id}/restart", segments, params))) {
-    const auto context_id = params[0];
-    auto answer = [c, context_id](const service_error* err) {
-      if (!err) return c->json(200, nullptr);
-      const auto api = to_api_error(*err);
-      c->text(api.status, api.status == 404 ? context_not_found(context_id) : api.message);
-    };
-    if (remove)
-      return service_.delete_context(
-          owner, id, context_id,
-          [answer](std::optional<service_error> err) { answer(err ? &*err : nullptr); });
-    return service_.restart_context(owner, id, context_id, [answer](result<context_info> r) {
-      answer(std::get_if<service_error>(&r));
-    });
-  }
-  c->text(404, "Not Found");
+  service_.create_context(owner, id, request, [c](result<context_info> created) {
+    if (auto* err = std::get_if<service_error>(&created)) return c->text(*err);
+    c->json(200, e2b::context_json(std::get<context_info>(created)));
+  });
+}
+
+void e2b_routes::change_context(const call_ptr& c, const std::string& owner, const std::string& id,
+                                const std::string& context_id, bool remove) {
+  auto answer = [c, context_id](const service_error* err) {
+    if (!err) return c->json(200, nullptr);
+    const auto api = to_api_error(*err);
+    c->text(api.status, api.status == 404 ? context_not_found(context_id) : api.message);
+  };
+  if (remove)
+    return service_.delete_context(
+        owner, id, context_id,
+        [answer](std::optional<service_error> err) { answer(err ? &*err : nullptr); });
+  service_.restart_context(owner, id, context_id, [answer](result<context_info> r) {
+    answer(std::get_if<service_error>(&r));
+  });
 }
 
 void e2b_routes::execute(const call_ptr& c, const entry_ptr& sandbox) {
@@ -242,27 +285,39 @@ void e2b_routes::start_execution(const call_ptr& c, const entry_ptr& sandbox,
 }
 
 void e2b_routes::envd(const call_ptr& c, const entry_ptr& sandbox) {
-  const auto segments = c->segment_views();
   std::vector<std::string> params;
-  if (c->method == "GET" && matches("/health", segments, params)) return c->no_content();
-  if (matches("/files", segments, params)) {
-    if (c->method == "POST") return upload_files(c, sandbox);
-    if (c->method != "GET") return c->error({405, "method_not_allowed", "GET or POST /files"});
-    const auto path = c->query_value("path");
-    if (!path || path->empty())
-      return c->error(api_error::bad_request("The `path` query parameter is required"));
-    auto read = service_.read_file(sandbox->owner, sandbox->id, sandbox_path(*path));
-    if (auto* err = std::get_if<service_error>(&read)) return c->error(*err);
-    reply r{200, std::move(std::get<std::string>(read)), {}};
-    r.content_type = "application/octet-stream";
-    return c->respond.reply(std::move(r));
+  bool path_known = false;
+  const auto segments = c->segment_views();
+  const auto* route = find_route(envd_routes, c->method, segments, params, path_known);
+  if (route) {
+    switch (route->what) {
+      case envd_action::health:
+        return c->no_content();
+      case envd_action::upload_files:
+        return upload_files(c, sandbox);
+      case envd_action::read_file:
+        return read_file(c, sandbox);
+    }
   }
+  if (matches("/files", segments, params))
+    return c->error({405, "method_not_allowed", "GET or POST /files"});
   // envd's Connect RPC (commands, directory listings, watchers) is not served here.
   if (c->path.find('.') != std::string::npos && c->segments.size() == 2)
     return c->json(404, {{"code", "unimplemented"},
                          {"message", c->path + " is not supported by this server: of envd, "
                                                "only /health and /files are"}});
   c->error({404, "not_found", "No route for " + c->path});
+}
+
+void e2b_routes::read_file(const call_ptr& c, const entry_ptr& sandbox) {
+  const auto path = c->query_value("path");
+  if (!path || path->empty())
+    return c->error(api_error::bad_request("The `path` query parameter is required"));
+  auto read = service_.read_file(sandbox->owner, sandbox->id, sandbox_path(*path));
+  if (auto* err = std::get_if<service_error>(&read)) return c->error(*err);
+  reply r{200, std::move(std::get<std::string>(read)), {}};
+  r.content_type = "application/octet-stream";
+  c->respond.reply(std::move(r));
 }
 
 void e2b_routes::upload_files(const call_ptr& c, const entry_ptr& sandbox) {

@@ -65,10 +65,16 @@ class e2b_routes {
 
   // Data plane (e2b_data_plane.cpp).
   void code_interpreter(const call_ptr& c, const entry_ptr& sandbox);
+  void list_contexts(const call_ptr& c, const std::string& owner, const std::string& id);
+  void create_context(const call_ptr& c, const std::string& owner, const std::string& id);
+  /// DELETE /contexts/{id} (`remove`) or POST /contexts/{id}/restart.
+  void change_context(const call_ptr& c, const std::string& owner, const std::string& id,
+                      const std::string& context_id, bool remove);
   void execute(const call_ptr& c, const entry_ptr& sandbox);
   void start_execution(const call_ptr& c, const entry_ptr& sandbox, execution_request request,
                        const std::string& counter_key);
   void envd(const call_ptr& c, const entry_ptr& sandbox);
+  void read_file(const call_ptr& c, const entry_ptr& sandbox);
   void upload_files(const call_ptr& c, const entry_ptr& sandbox);
 
   // Sandboxes (e2b_routes.cpp).
