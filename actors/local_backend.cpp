@@ -23,6 +23,22 @@ std::string find_runner_dir(const config& cfg) {
   return CODEEXEC_SOURCE_RUNNER_DIR;
 }
 
+namespace {
+
+/// The zygote's module: next to the binary (the build tree), or in
+/// ../lib/codeexec (an installed tree); empty if neither has it.
+std::string find_zygote_library() {
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (const auto& candidate : {exe.parent_path() / "libcodeexec_zygote.so",
+                                exe.parent_path() / "../lib/codeexec/libcodeexec_zygote.so"})
+    if (fs::exists(candidate, ec)) return fs::weakly_canonical(candidate).string();
+  return {};
+}
+
+}  // namespace
+
 local_backend::local_backend(const config& cfg) : cfg_(cfg) {
   const auto source_dir = find_runner_dir(cfg);
   std::error_code ec;
@@ -35,6 +51,26 @@ local_backend::local_backend(const config& cfg) : cfg_(cfg) {
   lc.runner_dir = runner_dir;
   lc.uid_base = cfg.sandbox_uid_base;
   lc.uid_count = cfg.max_sandboxes;
+  catalog_ = std::make_shared<runner_catalog>(runner_dir);
+  if (cfg.zygote && catalog_->available(language::python)) {
+    const auto library = find_zygote_library();
+    if (library.empty()) {
+      log::warn(
+          "ZYGOTE=auto but libcodeexec_zygote.so is not next to the binary nor in "
+          "../lib/codeexec: every Python kernel is exec'd");
+    } else {
+      const auto python =
+          std::get<sandbox::runner_spec>(catalog_->spec(language::python, cfg.default_limits));
+      sandbox::zygote_config z;
+      z.runner_argv = python.argv;
+      z.env = python.env;
+      z.python = python.argv[0];
+      z.script = runner_dir + "/python_zygote.py";
+      z.library = library;
+      z.runner_dir = runner_dir;
+      lc.zygote = std::move(z);
+    }
+  }
   const auto removed = sandbox::sweep_stale(lc);
   if (removed > 0) log::warn("removed sandboxes left by a previous run", {{"count", removed}});
   auto made = sandbox::make_launcher(lc);
@@ -43,7 +79,6 @@ local_backend::local_backend(const config& cfg) : cfg_(cfg) {
   for (const auto& cap : launcher_->capabilities())
     log::info("sandbox capability",
               {{"mechanism", cap.name}, {"available", cap.available}, {"detail", cap.detail}});
-  catalog_ = std::make_shared<runner_catalog>(runner_dir);
   for (const auto& entry : catalog_->describe())
     if (!entry["available"].get<bool>())
       log::info("language not available",
@@ -102,10 +137,16 @@ nlohmann::json local_backend::describe() const {
   nlohmann::json caps = nlohmann::json::array();
   for (const auto& cap : launcher_->capabilities())
     caps.push_back({{"mechanism", cap.name}, {"available", cap.available}, {"detail", cap.detail}});
-  return {{"backend", "local"},
-          {"capabilities", caps},
-          {"languages", catalog_->describe()},
-          {"live", launcher_->live()}};
+  nlohmann::json out = {{"backend", "local"},
+                        {"capabilities", caps},
+                        {"languages", catalog_->describe()},
+                        {"live", launcher_->live()}};
+  if (auto z = launcher_->zygote_state())
+    out["zygote"] = {
+        {"profile", "python-kernel"}, {"state", z->state},         {"pid", z->pid},
+        {"forks", z->forks},          {"fallbacks", z->fallbacks}, {"starts", z->starts},
+        {"lastError", z->last_error}};
+  return out;
 }
 
 }  // namespace codeexec

@@ -576,6 +576,7 @@ nlohmann::json service::health() const {
       {"clients", {{"connected", impl_->connected_clients.load()}}},
       {"capabilities", backend["capabilities"]},
   };
+  if (backend.contains("zygote")) body["zygote"] = backend["zygote"];
   // The E2B backend's calls still under way: a sandbox being made or killed.
   if (backend.contains("requestsInFlight"))
     body["e2b"] = {{"requestsInFlight", backend["requestsInFlight"]}};

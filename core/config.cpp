@@ -139,6 +139,10 @@ config make_config(const std::function<std::optional<std::string>(const std::str
   integer("KEY_MAX_SANDBOXES", cfg.key_max_sandboxes, 1, 65536);
   integer("MAX_CONTEXTS_PER_SANDBOX", cfg.max_contexts_per_sandbox, 1, 63);
   millis("INTERRUPT_GRACE_MS", cfg.interrupt_grace, 100);
+  if (auto v = get("ZYGOTE")) {
+    if (*v != "auto" && *v != "off") throw config_error("ZYGOTE=" + *v + ": expected auto or off");
+    cfg.zygote = *v == "auto";
+  }
   integer("WARM_POOL_SIZE", cfg.warm_pool_size, 0, 1024);
   if (auto v = get("WARM_POOL_LANGUAGES")) {
     cfg.warm_pool_languages.clear();

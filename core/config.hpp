@@ -97,6 +97,9 @@ struct config {
   std::size_t max_contexts_per_sandbox = 32;
   /// How long an interrupted cell may take to stop before its kernel is restarted.
   std::chrono::milliseconds interrupt_grace{2000};
+  /// ZYGOTE=auto: Python kernels are forked from a pre-initialised zygote process
+  /// whenever it is ready (sandbox/zygote.hpp); off: every kernel is exec'd.
+  bool zygote = false;
   /// Ready sandboxes kept per pooled language (never above MAX_SANDBOXES).
   std::size_t warm_pool_size = 2;
   std::vector<language> warm_pool_languages{language::python, language::javascript};

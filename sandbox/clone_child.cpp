@@ -399,10 +399,10 @@ struct runner_start {
 };
 
 /// In the runner: own session (and process group: the agent's SIGNAL to the group),
-/// fds 0-4, nothing else open but the CLOEXEC error pipe, cwd, signals unblocked,
-/// execve with the exact env. Raw syscalls only: spawned runners are forked by the
-/// agent after release_inherited_memory().
-[[noreturn]] void exec_runner(const runner_start& r) noexcept {
+/// fds 0-4, nothing else open but the CLOEXEC error pipe (at fd 5), cwd, signals
+/// unblocked. Raw syscalls only: spawned runners are forked by the agent after
+/// release_inherited_memory().
+void prepare_runner(const runner_start& r) noexcept {
   reporter report(r.error_fd);
   if (::syscall(SYS_setsid) < 0) report.fail("setsid", errno);
   // Move everything above the target range first, so no dup3 clobbers a source.
@@ -423,10 +423,19 @@ struct runner_start {
   static_assert(sizeof none >= _NSIG / 8);
   if (::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, _NSIG / 8) != 0)
     report.fail("unblock signals", errno);
+}
+
+/// prepare_runner, then execve with the exact env.
+[[noreturn]] void exec_runner(const runner_start& r) noexcept {
+  prepare_runner(r);
+  reporter report(kRunnerErrorFd);
   ::syscall(SYS_execve, r.argv[0], r.argv, r.envp);
   report.fail("execve", errno, r.argv[0]);
 }
 
+/// Forks the first runner. With `plan.argv` null (a zygote's sandbox) the runner is
+/// not exec'd: fork_runner returns 0 in it, prepared (prepare_runner); else it returns
+/// the runner's pid, in the init only.
 pid_t fork_runner(const child_plan& p, const reporter& report) noexcept {
   const pid_t pid = raw_fork();
   if (pid < 0) report.fail("fork runner", errno);
@@ -437,6 +446,14 @@ pid_t fork_runner(const child_plan& p, const reporter& report) noexcept {
     r.workdir = p.workdir;
     r.argv = p.argv;
     r.envp = p.envp;
+    if (p.argv == nullptr) {
+      prepare_runner(r);
+      // An exec'd runner is dumpable again; this one must be too (its own /proc files,
+      // core-less crash reports), as the init's non-dumpable state is not its own.
+      if (::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0)
+        reporter(kRunnerErrorFd).fail("dumpable", errno);
+      return 0;
+    }
     exec_runner(r);
   }
   return pid;
@@ -463,6 +480,9 @@ void release_inherited_memory() noexcept {
 #endif
   char stack_marker = 0;
   const auto sp = reinterpret_cast<std::uintptr_t>(&stack_marker);
+  // errno lives in this thread's static TLS block: on a pthread it is on the stack, on
+  // a process's main thread (a zygote's sandbox) ld.so allocated it elsewhere.
+  const auto tls = reinterpret_cast<std::uintptr_t>(&errno);
   const int fd =
       static_cast<int>(::syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC));
   if (fd < 0) return;  // best effort: the sandbox works either way
@@ -508,7 +528,7 @@ void release_inherited_memory() noexcept {
         !file_backed && (path_len == 0 || path_is("[heap]") || path_is("[stack]"));
     const bool bss_like = path_len == 0 && previous_file_backed && previous_end == start;
     if (end - perms >= 4 && perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p' && anonymous &&
-        !bss_like && !(start <= sp && sp < stop))
+        !bss_like && !(start <= sp && sp < stop) && !(start <= tls && tls < stop))
       ::syscall(SYS_munmap, start, stop - start);
     previous_end = stop;
     previous_file_backed = file_backed;
@@ -774,8 +794,11 @@ bool serve_host_request(kernel_table& kernels, int agent_fd) noexcept {
 
 }  // namespace
 
-void run_clone_child(const child_plan& p) noexcept {
-  reporter report(p.fds.error_write);
+namespace {
+
+/// Everything from release to the first runner's fork, in kernel order; returns the
+/// init's signalfd.
+int set_up_sandbox(const child_plan& p, const reporter& report) noexcept {
   reset_signals_and_process_state();
   wait_for_release(p);
   close_inherited_fds(p, report);
@@ -797,14 +820,34 @@ void run_clone_child(const child_plan& p) noexcept {
   make_non_dumpable(report);
   set_no_new_privs(report);
   load_seccomp_filter(p, report);
-  const int signal_fd = open_init_signalfd(report);
-  const pid_t runner = fork_runner(p, report);
+  return open_init_signalfd(report);
+}
+
+[[noreturn]] void become_init(const child_plan& p, pid_t runner, int signal_fd) noexcept {
   close_runner_fds_in_init(p);
   const int lifeline_fd = p.fds.lifeline_read;  // `p` lives in memory released next
   const int agent_fd = p.fds.agent;
   release_inherited_memory();
   if (agent_fd >= 0) run_agent(runner, signal_fd, lifeline_fd, agent_fd);
   run_reaping_init(runner, signal_fd, lifeline_fd);
+}
+
+}  // namespace
+
+void run_clone_child(const child_plan& p) noexcept {
+  reporter report(p.fds.error_write);
+  const int signal_fd = set_up_sandbox(p, report);
+  const pid_t runner = fork_runner(p, report);
+  if (runner == 0) raw_exit(kSetupFailedExitCode);  // no argv: not for this entry point
+  become_init(p, runner, signal_fd);
+}
+
+void run_zygote_clone_child(const child_plan& p) noexcept {
+  reporter report(p.fds.error_write);
+  const int signal_fd = set_up_sandbox(p, report);
+  const pid_t runner = fork_runner(p, report);
+  if (runner == 0) return;  // the runner: back to the zygote's interpreter
+  become_init(p, runner, signal_fd);
 }
 
 }  // namespace codeexec::sandbox

@@ -54,7 +54,8 @@ struct child_plan {
   std::size_t rlimit_count = 0;
   const sock_fprog* seccomp = nullptr;
   const char* workdir = "/home/user";
-  char* const* argv = nullptr;  ///< null-terminated
+  /// null-terminated; null for run_zygote_clone_child (the runner is not exec'd)
+  char* const* argv = nullptr;
   char* const* envp = nullptr;  ///< null-terminated, the runner's complete environment
   /// The service's argv and environ strings: /proc/1/cmdline is world-readable.
   memory_range scrub[2];
@@ -65,5 +66,12 @@ inline constexpr int kSetupFailedExitCode = 125;
 
 /// Entry point of the clone child. Never returns.
 [[noreturn]] void run_clone_child(const child_plan& plan) noexcept;
+
+/// Entry point of a clone child of a zygote (a pre-initialised interpreter, zygote.hpp):
+/// the same sandbox as run_clone_child, but its first runner is not exec'd: the call
+/// returns in it (a fork of the init) with fds 0-4 in place, the setup-error pipe still
+/// open at fd 5 (closing it tells the host the runner is running), the workdir as cwd
+/// and signals unblocked at their default dispositions. It never returns in the init.
+void run_zygote_clone_child(const child_plan& plan) noexcept;
 
 }  // namespace codeexec::sandbox

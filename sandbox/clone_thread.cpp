@@ -29,13 +29,30 @@ clone_thread::~clone_thread() {
   thread_.join();
 }
 
+namespace {
+void enter_clone_child(const void* plan) noexcept {
+  run_clone_child(*static_cast<const child_plan*>(plan));
+}
+}  // namespace
+
 clone_thread::result clone_thread::clone_child(const child_plan& plan,
                                                unsigned long namespace_flags, int cgroup_fd) {
+  return call(enter_clone_child, &plan, namespace_flags, cgroup_fd);
+}
+
+clone_thread::result clone_thread::clone_process(entry_function entry, const void* arg,
+                                                 unsigned long flags) {
+  return call(entry, arg, flags, -1);
+}
+
+clone_thread::result clone_thread::call(entry_function entry, const void* arg, unsigned long flags,
+                                        int cgroup_fd) {
   std::lock_guard call(call_mutex_);
   std::unique_lock lock(mutex_);
   if (!error_.empty()) return result{-1, unique_fd(), EPERM, false};
-  plan_ = &plan;
-  flags_ = namespace_flags;
+  entry_ = entry;
+  plan_ = arg;
+  flags_ = flags;
   cgroup_fd_ = cgroup_fd;
   done_ = false;
   cv_.notify_all();
@@ -71,12 +88,18 @@ void clone_thread::run() {
       args.exit_signal = SIGCHLD;
       args.cgroup = static_cast<std::uint64_t>(cgroup_fd_);
       pid = ::syscall(SYS_clone3, &args, sizeof args);
-      if (pid == 0) run_clone_child(*plan_);  // never returns
+      if (pid == 0) {
+        entry_(plan_);  // never returns
+        ::syscall(SYS_exit_group, 127);
+      }
       in_cgroup = pid > 0;
     }
     if (pid < 0) {
       pid = ::syscall(SYS_clone, flags_ | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
-      if (pid == 0) run_clone_child(*plan_);  // never returns
+      if (pid == 0) {
+        entry_(plan_);  // never returns
+        ::syscall(SYS_exit_group, 127);
+      }
     }
     result_ = result{static_cast<pid_t>(pid), unique_fd(pid > 0 ? pidfd : -1), pid < 0 ? errno : 0,
                      in_cgroup};

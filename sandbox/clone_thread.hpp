@@ -50,13 +50,21 @@ class clone_thread {
   /// Thread-safe (calls are serialised).
   result clone_child(const child_plan& plan, unsigned long namespace_flags, int cgroup_fd);
 
+  /// A child that runs entry(arg) (async-signal-safe code only; it must exec or exit):
+  /// clone(flags | CLONE_PIDFD | SIGCHLD) on this thread, so the child's
+  /// PR_SET_PDEATHSIG and CLONE_PARENT siblings depend on this thread. Thread-safe.
+  using entry_function = void (*)(const void* arg) noexcept;
+  result clone_process(entry_function entry, const void* arg, unsigned long flags);
+
  private:
   void run();
+  result call(entry_function entry, const void* arg, unsigned long flags, int cgroup_fd);
 
   std::mutex call_mutex_;  // one clone at a time
   std::mutex mutex_;
   std::condition_variable cv_;
-  const child_plan* plan_ = nullptr;
+  entry_function entry_ = nullptr;
+  const void* plan_ = nullptr;
   unsigned long flags_ = 0;
   int cgroup_fd_ = -1;
   bool done_ = false;

@@ -16,6 +16,7 @@
 #include "sandbox/sandbox_process.hpp"
 #include "sandbox/seccomp_filter.hpp"
 #include "sandbox/uid_pool.hpp"
+#include "sandbox/zygote.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -238,6 +239,10 @@ class local_launcher final : public launcher {
   launch_result launch(const launch_spec& spec) override;
   const std::vector<capability>& capabilities() const override { return caps_; }
   std::size_t live() const override { return live_->load(); }
+  std::optional<zygote_status> zygote_state() override {
+    if (!zygote_) return std::nullopt;
+    return zygote_->status();
+  }
 
  private:
   std::vector<rlimit_setting> rlimits_for(const limits& lim) const;
@@ -252,6 +257,7 @@ class local_launcher final : public launcher {
   memory_range scrub_[2];
   std::shared_ptr<uid_pool> uids_;
   std::shared_ptr<clone_thread> cloner_;
+  std::unique_ptr<zygote> zygote_;
   std::shared_ptr<std::atomic<std::size_t>> live_ = std::make_shared<std::atomic<std::size_t>>(0);
   std::atomic<std::uint64_t> next_seq_{0};
   std::vector<capability> caps_;
@@ -313,6 +319,8 @@ make_launcher_result local_launcher::create(const launcher_config& cfg) {
     return out;
   }
   l->describe_capabilities();
+  // After the self-test, which must exercise the exec path (the fallback).
+  if (cfg.zygote) l->zygote_ = std::make_unique<zygote>(*cfg.zygote, l->cloner_);
   out.value = std::move(l);
   return out;
 }
@@ -413,13 +421,13 @@ launch_result local_launcher::launch(const launch_spec& spec) {
   }
 
   // --- everything the child will touch, computed now (it may not allocate) ---
-  const rootfs_plan mounts(
-      rootfs_, {.workspace_bytes = spec.lim.workspace_bytes,
-                .shm_bytes = spec.lim.workspace_bytes ? std::min(spec.lim.workspace_bytes, kMaxShm)
-                                                      : kMaxShm,
-                .hostname = spec.hostname,
-                .sandbox_uid = kSandboxUid,
-                .sandbox_gid = kSandboxUid});
+  const std::uint64_t shm_bytes =
+      spec.lim.workspace_bytes ? std::min(spec.lim.workspace_bytes, kMaxShm) : kMaxShm;
+  const rootfs_plan mounts(rootfs_, {.workspace_bytes = spec.lim.workspace_bytes,
+                                     .shm_bytes = shm_bytes,
+                                     .hostname = spec.hostname,
+                                     .sandbox_uid = kSandboxUid,
+                                     .sandbox_gid = kSandboxUid});
   const std::vector<rlimit_setting> rlimits = rlimits_for(spec.lim);
   std::vector<std::string> argv_strings(spec.argv.begin(), spec.argv.end());
   std::vector<std::string> env_strings;
@@ -466,7 +474,21 @@ launch_result local_launcher::launch(const launch_spec& spec) {
   unique_fd cgroup_dir;
   if (!cgroups.v2_dir().empty())
     cgroup_dir.reset(::open(cgroups.v2_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  auto cloned = cloner_->clone_child(plan, kNamespaceFlags, cgroup_dir.get());
+  std::optional<clone_thread::result> forked;
+  if (zygote_ && zygote_->serves(spec)) {
+    zygote_request q;
+    q.spec = &spec;
+    q.shm_bytes = shm_bytes;
+    q.rlimits = rlimits;
+    q.release_read = release.read.get();
+    q.lifeline_read = lifeline.read.get();
+    q.agent = agent.write.get();
+    q.cgroup_dir = cgroup_dir.get();
+    q.runner = &runner_ends;
+    forked = zygote_->spawn(q);  // empty: not ready or failed; the exec path below
+  }
+  auto cloned =
+      forked ? std::move(*forked) : cloner_->clone_child(plan, kNamespaceFlags, cgroup_dir.get());
   if (cloned.pid < 0) {
     out.error =
         errno_text("clone with new user, pid, mount, net, ipc and uts namespaces", cloned.error);

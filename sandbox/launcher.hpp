@@ -63,6 +63,32 @@ struct runner_fds {
   unique_fd setup_error;  ///< runner: write end (CLOEXEC: EOF once exec'd); host: read end
 };
 
+/// A zygote for one runner command (zygote.hpp).
+struct zygote_config {
+  /// The runner command this zygote stands in for (exact match, e.g. the Python kernel's).
+  std::vector<std::string> runner_argv;
+  /// The environment it starts with: the runner's (locale and encodings are fixed at
+  /// interpreter start, so requests with other LANG/LC_* values take the exec path).
+  std::map<std::string, std::string> env;
+  std::string python = "/usr/bin/python3";
+  std::string script;      ///< host path of python_zygote.py
+  std::string library;     ///< host path of libcodeexec_zygote.so
+  std::string runner_dir;  ///< host runner directory (bound at /opt/runner)
+  /// Forks after which the zygote is replaced by a freshly exec'd one (a new address
+  /// layout and hash seed for the sandboxes after).
+  std::uint64_t max_forks = 500;
+};
+
+/// A zygote's state, for /health.
+struct zygote_status {
+  std::string state;  ///< "starting", "ready", "down"
+  pid_t pid = -1;
+  std::uint64_t forks = 0;      ///< sandboxes forked, all generations
+  std::uint64_t fallbacks = 0;  ///< launches it could have served that took the exec path
+  std::uint64_t starts = 0;     ///< processes started (1 + replacements)
+  std::string last_error;
+};
+
 /// Server-wide launcher configuration.
 struct launcher_config {
   /// Host directory bound read-only at /opt/runner inside every sandbox.
@@ -73,6 +99,8 @@ struct launcher_config {
   std::uint32_t uid_count = 1024;
   /// Name of the service's cgroup subtree (under the service's own cgroup).
   std::string cgroup_prefix = "codeexec";
+  /// Set: launches of its runner are forked from a zygote (while it is ready).
+  std::optional<zygote_config> zygote;
 };
 
 /// One mechanism and whether it is enforced here, for start-up logs and /health.
@@ -168,6 +196,8 @@ class launcher {
   virtual const std::vector<capability>& capabilities() const = 0;
   /// Number of live sandboxes.
   virtual std::size_t live() const = 0;
+  /// The zygote's state; empty when there is none.
+  virtual std::optional<zygote_status> zygote_state() { return std::nullopt; }
 };
 
 /// Probes the host and builds a launcher; on failure `error` says why and how to fix it.
