@@ -3,6 +3,8 @@ environment for the benchmark."""
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,9 @@ BENCH_ENV = {
     "KEY_MAX_SANDBOXES": "1024",
     "KEY_RATE_LIMIT_RPS": "0",
 }
+# As for the tests: CODEEXEC_TEST_ENV='{"SANDBOX_UID_BASE": "..."}' keeps a run on a
+# shared host inside its own uid range.
+BENCH_ENV |= {k: str(v) for k, v in json.loads(os.environ.get("CODEEXEC_TEST_ENV") or "{}").items()}
 POOL_SIZE = int(BENCH_ENV["WARM_POOL_SIZE"])
 
 

@@ -189,6 +189,21 @@ class CurlClient:
         return self.curl.getinfo(pycurl.RESPONSE_CODE), payload, elapsed
 
 
+def wait_zygote(client: Client, timeout: float = 60) -> bool:
+    """Waits until the service's zygote (ZYGOTE=auto) reports ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (client.json_ok("GET", "/health", None, 200).get("zygote") or {}).get("state") == "ready":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def zygote_counts(client: Client) -> dict:
+    """/health's zygote object (forks, fallbacks, starts...), {} without one."""
+    return client.json_ok("GET", "/health", None, 200).get("zygote") or {}
+
+
 def wait_pool(client: Client, target: int, ready_at_least: int, timeout: float = 30) -> bool:
     """Waits until `target` sandboxes are pooled and `ready_at_least` sandboxes have
     reported ready (so the pooled ones are not still starting their kernel)."""

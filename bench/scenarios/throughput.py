@@ -13,7 +13,7 @@ from pathlib import Path
 from lib.context import POOL_SIZE, Context
 from lib.kernels import spawn_python
 from lib.report import Row
-from lib.service import Client, oneshot, wait_pool
+from lib.service import Client, oneshot, wait_pool, wait_zygote, zygote_counts
 
 TITLE = "one-shot throughput at concurrency 16"
 CONCURRENCY = 16
@@ -76,7 +76,23 @@ def run(ctx: Context) -> list[Row]:
             oneshot(control)  # warm-up: code paths, page cache
         summary = wrk(service.url, seconds, CONCURRENCY)
         peak = service.peak_rss_kib()
+    with ctx.service(ZYGOTE="auto") as service:
+        control = Client("127.0.0.1", service.port, service)
+        if not wait_zygote(control):
+            ctx.note("3", "the zygote did not become ready within 60 s")
+        wait_pool(control, POOL_SIZE, POOL_SIZE)
+        for _ in range(3):
+            oneshot(control)
+        zsummary = wrk(service.url, seconds, CONCURRENCY)
+        zpeak = service.peak_rss_kib()
+        counts = zygote_counts(control)
+        if counts.get("fallbacks"):
+            ctx.note("3", f"zygote: {counts['fallbacks']} launches took the exec path ({counts})")
     rate = summary["requests"] / (summary["duration_us"] / 1e6)
+    zrate = zsummary["requests"] / (zsummary["duration_us"] / 1e6)
+    zerrors = wrk_errors(zsummary)
+    if zerrors:
+        ctx.note("3", f"wrk with the zygote: {zerrors} errors; first bad: {zsummary['first_bad']}")
     errors = wrk_errors(summary)
     if errors:
         ctx.note("3", f"wrk: {errors} errors ({summary}); first bad answer: {summary['first_bad']}")
@@ -91,4 +107,10 @@ def run(ctx: Context) -> list[Row]:
             throughput=rate, peak_rss_kib=peak, baseline=spawn_rate, baseline_unit="/s",
             ratio=ratio,
             target=">= 0.8x spawn throughput, 0 errors", met=ratio >= 0.8 and errors == 0),
+        Row("3", f"wrk -c{CONCURRENCY} POST /execute, ZYGOTE=auto, {zerrors} errors",
+            median=zsummary["p50_us"] / 1e3, p95=zsummary["p95_us"] / 1e3,
+            p99=zsummary["p99_us"] / 1e3, throughput=zrate, peak_rss_kib=zpeak,
+            baseline=spawn_rate, baseline_unit="/s", ratio=zrate / spawn_rate,
+            target=">= 1.2x spawn throughput, 0 errors (#17)",
+            met=zrate / spawn_rate >= 1.2 and zerrors == 0),
     ]
