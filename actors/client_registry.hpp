@@ -3,12 +3,14 @@
 
 #include "actors/actors.hpp"
 #include "core/metrics.hpp"
+#include "core/stream_log.hpp"
 
 #include <caf/stateful_actor.hpp>
 
 #include <caf/typed_response_promise.hpp>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -17,18 +19,40 @@
 
 namespace codeexec {
 
+/// How the registry keeps and serves the streams.
+struct stream_settings {
+  /// A socket without lastEventId receives the executions that began this recently.
+  caf::timespan replay_window{std::chrono::seconds(10)};
+  stream_retention retention;
+  /// The most a replayed batch carries (a session asks for no more than its socket takes).
+  std::size_t batch_bytes = 1 << 20;
+  /// How long a clientId's running executions outlive its last socket (0: cancelled at
+  /// once), so that a client whose connection dropped can resume with lastEventId.
+  caf::timespan reconnect_grace{0};
+};
+
 struct client_registry_state {
-  /// Messages of one execution kept for sockets that connect late.
-  struct replay {
+  struct session_entry {
+    client_session_actor actor;
+    /// Its socket is over the high-water mark: the clientId's executions wait for it.
+    bool pressured = false;
+    /// The eventId it last reported as sent; the log keeps everything after it.
+    std::uint64_t cursor = 0;
+  };
+  /// An execution inside the replay window, with its first eventId.
+  struct recent {
     std::string execution_id;
-    std::vector<std::string> messages;
+    std::uint64_t first_id = 0;
   };
 
   struct client {
-    std::vector<client_session_actor> sessions;
-    /// In start order, so a late socket sees executions in the order they began.
-    std::vector<replay> replays;
+    std::vector<session_entry> sessions;
+    /// In start order, so a late socket sees executions from the oldest one on.
+    std::vector<recent> recents;
     std::unordered_map<std::string, execution_actor> running;
+    std::size_t pressured = 0;
+    /// Counts attaches: a reconnect grace ends only if no socket attached meanwhile.
+    std::uint64_t attaches = 0;
   };
 
   /// Counts the registry as a live actor for as long as its state exists.
@@ -36,13 +60,16 @@ struct client_registry_state {
   std::unordered_map<std::string, client> clients;
   /// Which clientId a monitored session or execution belongs to.
   std::unordered_map<caf::actor_addr, std::string> owner_of;
-  caf::timespan replay_window{std::chrono::seconds(10)};
+  stream_settings settings;
+  std::unique_ptr<stream_log> log;
+  /// A retention tick is pending.
+  bool tick_armed = false;
 
   /// Set while a shutdown waits for the sessions to close their sockets.
   std::optional<caf::typed_response_promise<bool>> shutdown_promise;
 
-  /// Drops a clientId that has nothing left.
-  void forget_if_empty(const std::string& client_id);
+  /// Drops what is past the retention of a clientId, then the clientId if nothing is left.
+  void trim(const std::string& client_id);
   /// Answers a pending shutdown once no session is left.
   void answer_shutdown_if_closed();
 
@@ -50,7 +77,6 @@ struct client_registry_state {
 };
 
 client_registry_actor::behavior_type client_registry(
-    client_registry_actor::stateful_pointer<client_registry_state> self,
-    caf::timespan replay_window);
+    client_registry_actor::stateful_pointer<client_registry_state> self, stream_settings settings);
 
 }  // namespace codeexec

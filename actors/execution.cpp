@@ -242,6 +242,12 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
         if (st.finished) return;
         self->send(st.lease.sandbox, atom::input_v, st.id, std::move(data), eof);
       },
+      [self](atom::pause, bool paused) {
+        auto& st = self->state;
+        // A stopping cell is read to its end (the sandbox resumes it itself).
+        if (st.finished || st.forced) return;
+        self->send(st.lease.sandbox, atom::pause_v, st.id, paused);
+      },
       [self](atom::finish) {
         cell_outcome out;
         out.how = cell_end::killed;

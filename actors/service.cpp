@@ -4,6 +4,7 @@
 #include "actors/client_registry.hpp"
 #include "actors/client_session.hpp"
 #include "actors/execution.hpp"
+#include "actors/execution_records.hpp"
 #include "actors/sandbox_backend.hpp"
 #include "actors/sandbox_directory.hpp"
 #include "actors/sandbox_errors.hpp"
@@ -91,6 +92,14 @@ constexpr std::pair<sandbox::file_errc, ec> file_codes[] = {
     {sandbox::file_errc::io_error, ec::io_error},
 };
 
+service_error execution_not_found(const std::string& id) {
+  return {ec::execution_not_found,
+          "No execution '" + id +
+              "' of this API key: unknown, started by another key, or its record expired "
+              "(EXECUTION_RECORD_TTL_MS, EXECUTION_RECORDS_MAX)",
+          0};
+}
+
 service_error file_error(const sandbox::file_error& err) {
   auto code = ec::io_error;
   for (const auto& [file_code, ours] : file_codes)
@@ -105,10 +114,14 @@ struct service::impl {
       : cfg(c),
         actor_config(make_actor_config()),
         system(actor_config),
-        backend(make_sandbox_backend(c)) {
-    registry = system.spawn(
-        client_registry,
-        caf::timespan{std::chrono::duration_cast<caf::timespan>(cfg.stream_replay_window)});
+        backend(make_sandbox_backend(c)),
+        records({c.execution_records_max, c.execution_records_max_bytes, c.execution_record_ttl}) {
+    stream_settings streams;
+    streams.replay_window = std::chrono::duration_cast<caf::timespan>(cfg.stream_replay_window);
+    streams.retention = {cfg.stream_retention, cfg.stream_retention_bytes};
+    streams.batch_bytes = cfg.ws_send_buffer_bytes;
+    streams.reconnect_grace = std::chrono::duration_cast<caf::timespan>(cfg.client_reconnect_grace);
+    registry = system.spawn(client_registry, streams);
     backend->start_pool(system);
   }
 
@@ -226,7 +239,9 @@ struct service::impl {
     return service_error{ec::unavailable_language, std::move(*reason), 0};
   }
 
-  result<std::string> start(execution_request request, execution_target target) {
+  /// Starts an execution; with `record`, GET /executions/{id} follows it.
+  result<std::string> start(execution_request request, execution_target target,
+                            bool record = false) {
     if (shutting_down) return shutting_down_error();
     if (request.sandbox_id.empty())
       if (auto err = check_available(request.lang)) return *err;
@@ -249,6 +264,13 @@ struct service::impl {
                            0};
     lock.unlock();
     auto id = make_uuid();
+    if (record) {
+      records.started(id, request.owner);
+      target.on_done = [this, done = std::move(target.on_done)](execution_report report) {
+        records.ended(report);
+        if (done) done(std::move(report));
+      };
+    }
     const bool one_shot = request.sandbox_id.empty();
     const auto lang = request.lang;
     const auto limits = request.limits;
@@ -303,6 +325,7 @@ struct service::impl {
   caf::actor_system system;
   std::unique_ptr<sandbox_backend> backend;
   sandbox_directory directory;
+  execution_records records;
   client_registry_actor registry;
   std::atomic<bool> shutting_down{false};
   /// stop() ran (main thread only).
@@ -328,7 +351,7 @@ result<std::string> service::execute(execution_request request,
                                      std::function<void(execution_report)> done) {
   execution_target target;
   target.on_done = std::move(done);
-  return impl_->start(std::move(request), std::move(target));
+  return impl_->start(std::move(request), std::move(target), true);
 }
 
 result<std::string> service::execute_stream(execution_request request) {
@@ -336,7 +359,26 @@ result<std::string> service::execute_stream(execution_request request) {
   request.client_id = scoped_client_id(request.owner, request.client_id);
   execution_target target;
   target.registry = impl_->registry;
-  return impl_->start(std::move(request), std::move(target));
+  return impl_->start(std::move(request), std::move(target), true);
+}
+
+result<execution_record> service::find_execution(const std::string& owner,
+                                                 const std::string& execution_id) {
+  if (auto found = impl_->records.find(owner, execution_id)) return std::move(*found);
+  return execution_not_found(execution_id);
+}
+
+std::optional<service_error> service::cancel_execution_request(const std::string& owner,
+                                                               const std::string& execution_id) {
+  const auto phase = impl_->records.phase(owner, execution_id);
+  if (!phase) return execution_not_found(execution_id);
+  if (*phase != execution_phase::running)
+    return service_error{ec::execution_ended,
+                         "Execution '" + execution_id +
+                             "' has already ended; GET /executions/{id} has its result",
+                         0};
+  cancel_execution(owner, execution_id, "cancelled by POST /executions/{id}/cancel");
+  return std::nullopt;
 }
 
 result<std::string> service::execute_events(execution_request request,
@@ -534,12 +576,19 @@ result<sandbox::dir_listing> service::list_files(const std::string& owner, const
 }
 
 std::shared_ptr<client_link> service::connect_client(
-    const std::string& owner, std::string client_id,
+    const std::string& owner, std::string client_id, std::optional<std::uint64_t> last_event_id,
     std::shared_ptr<client_connection> connection) {
   auto link = std::make_shared<client_link>();
   link->client_id = scoped_client_id(owner, client_id);
+  const auto& cfg = impl_->cfg;
+  session_settings settings;
+  settings.ping_interval = cfg.ws_ping_interval;
+  settings.high_water = cfg.ws_send_buffer_bytes;
+  settings.low_water =
+      cfg.ws_low_water_bytes != 0 ? cfg.ws_low_water_bytes : cfg.ws_send_buffer_bytes / 4;
+  settings.stall_timeout = cfg.ws_stall_timeout;
   link->session = impl_->system.spawn(client_session, link->client_id, std::move(connection),
-                                      impl_->registry, impl_->cfg.ws_ping_interval);
+                                      impl_->registry, settings, last_event_id);
   ++impl_->connected_clients;
   return link;
 }

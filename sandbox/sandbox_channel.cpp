@@ -150,13 +150,14 @@ struct stream_state {
 }  // namespace
 
 struct sandbox_channel::command {
-  enum class kind { start, send, signal, reset } what = kind::send;
+  enum class kind { start, send, signal, reset, pause } what = kind::send;
   unsigned kernel = 0;
   runner_spec spec;   // start
   std::string frame;  // send
   int sig = 0;        // signal
   bool whole_group = false;
   std::uint64_t cap = 0;  // reset: the new cell's output cap (0: the channel's)
+  bool paused = false;    // pause
 };
 
 /// A record for the init and the fds it carries (the host's copies close once sent).
@@ -178,6 +179,8 @@ struct sandbox_channel::kernel {
   bool events_open = false;
   bool out_open = false;
   bool err_open = false;
+  /// Its output is not read while the stream's reader is behind (pause()).
+  bool paused = false;
   stream_state out{"stdout"};
   stream_state err{"stderr"};
   stream_state results{"results"};
@@ -513,6 +516,9 @@ void sandbox_channel::io_loop::apply_commands() {
           agent_out_.push_back(std::move(request));
         }
         break;
+      case command::kind::pause:
+        if (k) k->paused = c.paused;
+        break;
       case command::kind::reset:
         if (k) {
           for (auto* s : {&k->out, &k->err, &k->results}) s->reset();
@@ -575,9 +581,9 @@ bool sandbox_channel::io_loop::run() {
       // output (events) followed by a child process's raw output (print, then
       // subprocess.run), and the runners write their events before anything they start
       // can. Raw output written before an event in the same wake-up may come after it.
-      watch(k->events_open, k->fd[4], POLLIN, what::events);
-      watch(k->out_open, k->fd[1], POLLIN, what::out);
-      watch(k->err_open, k->fd[2], POLLIN, what::err);
+      watch(k->events_open && !k->paused, k->fd[4], POLLIN, what::events);
+      watch(k->out_open && !k->paused, k->fd[1], POLLIN, what::out);
+      watch(k->err_open && !k->paused, k->fd[2], POLLIN, what::err);
       watch(!k->outgoing.empty() || !k->outbox.empty(), k->fd[3], POLLOUT, what::control);
     }
     if (::poll(fds.data(), fds.size(), -1) < 0) {
@@ -733,6 +739,15 @@ void sandbox_channel::signal(unsigned kernel, int sig, bool whole_group) {
   c.kernel = kernel;
   c.sig = sig;
   c.whole_group = whole_group;
+  push(std::move(c));
+}
+
+void sandbox_channel::pause(unsigned kernel, bool paused) {
+  if (kernel >= max_kernels) return;
+  command c;
+  c.what = command::kind::pause;
+  c.kernel = kernel;
+  c.paused = paused;
   push(std::move(c));
 }
 

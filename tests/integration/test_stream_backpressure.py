@@ -1,0 +1,206 @@
+"""Back-pressure instead of disconnects: a slow WebSocket reader holds the execution's
+output (the kernel blocks on its pipe) and still receives everything, in order; only a
+socket that reads nothing for WS_STALL_TIMEOUT_MS is closed; service memory stays
+bounded under floods to slow readers."""
+import asyncio
+import threading
+import time
+import urllib.parse
+
+import pytest
+import websockets
+
+from helpers import (MIB, SANITIZED, WsClient, check_stream_sequence, collect_events,
+                     process_rss_bytes, run, summarize, wait_until)
+
+pytestmark = pytest.mark.websocket
+
+KIB = 1024
+
+
+def flood(lines: int) -> str:
+    """`lines` numbered lines of ~1 KiB, written as fast as Python can."""
+    return (f"import sys\nfor i in range({lines}):\n"
+            "    sys.stdout.write(f'{i:08d}' + 'x' * 1000 + '\\n')\n")
+
+
+def expected_flood(lines: int) -> str:
+    return "".join(f"{i:08d}" + "x" * 1000 + "\n" for i in range(lines))
+
+
+async def slow_reader(service, client_id, rate: float, on_open=None, timeout=120):
+    """Reads the clientId's stream at about `rate` bytes/s until a final status; returns
+    every message. The library keeps at most one message queued, so the socket's
+    receive window, and then the service's queue, fill while it sleeps."""
+    url = f"{service.ws_url}/?clientId={urllib.parse.quote(client_id, safe='')}"
+    conn = await websockets.connect(url, max_size=None, max_queue=1, read_limit=16 * KIB,
+                                    ping_interval=None, open_timeout=10, close_timeout=5)
+    ws = WsClient(conn, client_id)
+    try:
+        if on_open:
+            await on_open()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            raw = await asyncio.wait_for(conn.recv(), max(0.1, deadline - loop.time()))
+            ev = __import__("json").loads(raw)
+            ws.received.append(ev)
+            if ev.get("type") == "status" and ev.get("status") in ("completed", "failed"):
+                return ws.received
+            # Pacing is the behaviour under test: a reader slower than the flood.
+            await asyncio.sleep(len(raw) / rate)
+    finally:
+        await conn.close()
+
+
+def stdout_of_events(events):
+    return "".join(ev["data"] for ev in events if ev["type"] == "stdout")
+
+
+def test_a_slow_reader_gets_every_byte_in_order(service_factory, client_id):
+    """2 MiB of output read at 256 KiB/s: without back-pressure the service would queue
+    it (or close the socket); with it, the kernel waits and nothing is lost."""
+    svc = service_factory({"WS_SEND_BUFFER_BYTES": str(256 * KIB)})
+    lines = 2048
+    eid = {}
+
+    async def start():
+        eid["id"] = await svc.start_stream(client_id, flood(lines), "python", timeout_ms=90000)
+
+    events = run(slow_reader(svc, client_id, 256 * KIB, start, timeout=100), timeout=110)
+    events = [ev for ev in events if ev.get("executionId") == eid["id"]]
+    seq = check_stream_sequence(events, eid["id"])
+    assert seq["final"] == "completed", summarize(events)
+    assert seq["stdout"] == expected_flood(lines)
+    assert [ev["eventId"] for ev in events] == list(range(events[0]["eventId"], events[-1]["eventId"] + 1))
+    # The output was held, not buffered: the log says so.
+    assert "pausing executions" in svc.log_tail(100000)
+
+
+class StalledSocket:
+    """A WebSocket that never reads after the handshake (a tiny receive buffer)."""
+
+    def __init__(self, port: int, path: str):
+        import base64
+        import os
+        import socket
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def drain_until_close(self, timeout: float) -> tuple[int, bytes]:
+        """Reads everything up to the close frame: (code, reason)."""
+        self.sock.settimeout(timeout)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        # Walk the frames to the close frame.
+        pos = 0
+        while pos + 2 <= len(data):
+            opcode, length, header = data[pos] & 0x0F, data[pos + 1] & 0x7F, 2
+            if length == 126:
+                length, header = int.from_bytes(data[pos + 2:pos + 4], "big"), 4
+            elif length == 127:
+                length, header = int.from_bytes(data[pos + 2:pos + 10], "big"), 10
+            payload = data[pos + header:pos + header + length]
+            if opcode == 0x8:
+                return int.from_bytes(payload[:2], "big"), payload[2:]
+            pos += header + length
+        raise AssertionError(f"no close frame in {len(data)} bytes")
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_stalled_socket_is_closed_and_another_loses_nothing(service_factory, client_id):
+    stall_ms = 1500
+    svc = service_factory({"WS_SEND_BUFFER_BYTES": str(64 * KIB), "WS_STALL_TIMEOUT_MS": str(stall_ms),
+                           "WS_PING_INTERVAL_MS": "0"})
+    # More than the kernel's socket buffers take (a few MiB on loopback), so that the
+    # stalled socket does stop making progress; under the 16 MiB output cap.
+    lines = 15000
+    stalled = StalledSocket(svc.port, f"/?clientId={client_id}")
+    try:
+        async def scenario():
+            async with svc.ws_connect(client_id) as reader:
+                t0 = time.monotonic()
+                eid = await svc.start_stream(client_id, flood(lines), "python", timeout_ms=60000)
+
+                async def stalled_side():
+                    # Read again only once the service gave up on it: then its close frame
+                    # (queued behind what it did not read) arrives.
+                    await asyncio.to_thread(wait_until, lambda: "too slow" in svc.log_tail(200), 30,
+                                            0.02, "the stalled socket was never closed")
+                    return await asyncio.to_thread(stalled.drain_until_close, 10)
+                events, closed = await asyncio.gather(collect_events(reader, eid, timeout=60),
+                                                      stalled_side())
+                return eid, events, closed, time.monotonic() - t0
+        eid, events, (code, reason), elapsed = run(scenario(), timeout=90)
+    finally:
+        stalled.close()
+    seq = check_stream_sequence(events, eid)
+    assert seq["final"] == "completed", summarize(events)
+    assert seq["stdout"] == expected_flood(lines)
+    assert code == 1008, (code, reason)
+    assert b"too slow" in reason and b"lastEventId" in reason, reason
+    assert elapsed >= stall_ms / 1000, "the stream ended before the stall time: nothing was held"
+
+
+@pytest.mark.skipif(SANITIZED, reason="measures the service's memory")
+def test_memory_stays_bounded_with_twenty_floods_to_twenty_slow_readers(service_factory, client_id):
+    """Twenty endless floods, each read at 256 KiB/s for its 6 s timeout: the output the
+    kernels may write is what the readers take, so the service holds little of it."""
+    svc = service_factory({"STREAM_RETENTION_BYTES": str(1 * MIB), "WS_SEND_BUFFER_BYTES": str(256 * KIB)})
+    baseline = process_rss_bytes(svc.proc.pid)
+    peak = {"rss": baseline}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak["rss"] = max(peak["rss"], process_rss_bytes(svc.proc.pid))
+            stop.wait(0.05)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = "while True:\n    print('x' * 1000)"
+
+    async def one(i):
+        cid = f"{client_id}-{i}"
+        eid = {}
+
+        async def start():
+            eid["id"] = await svc.start_stream(cid, code, "python", timeout_ms=6000)
+        events = await slow_reader(svc, cid, 256 * KIB, start, timeout=120)
+        return eid["id"], [ev for ev in events if ev.get("executionId") == eid["id"]]
+
+    async def scenario():
+        return await asyncio.gather(*[one(i) for i in range(20)])
+    try:
+        results = run(scenario(), timeout=150)
+    finally:
+        stop.set()
+        sampler.join()
+    for eid, events in results:
+        seq = check_stream_sequence(events, eid)
+        assert seq["error"]["name"] == "TimeoutError", seq["error"]
+        # Held by its reader: far less than the 16 MiB output cap in 6 s.
+        assert len(seq["stdout"]) < 8 * MIB, len(seq["stdout"])
+    growth = peak["rss"] - baseline
+    print(f"service RSS: baseline {baseline / MIB:.1f} MiB, peak {peak['rss'] / MIB:.1f} MiB "
+          f"(+{growth / MIB:.1f} MiB for 20 floods to 20 slow readers)")
+    assert growth < 256 * MIB, f"service RSS grew by {growth / MIB:.0f} MiB"
