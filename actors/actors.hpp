@@ -143,10 +143,13 @@ using client_registry_actor = caf::typed_actor<
     /// A socket for a clientId opened, with the lastEventId it resumes after (if it has
     /// one, the flag); it first receives what it missed, then live messages.
     caf::reacts_to<atom::attach, std::string, client_session_actor, bool, std::uint64_t>,
-    /// An execution for a clientId started; it is cancelled if all its sockets leave.
-    caf::reacts_to<atom::track, std::string, std::string, execution_actor>,
-    /// One event message of an execution, for every socket of a clientId.
-    caf::reacts_to<atom::publish, std::string, std::string, std::string>,
+    /// An execution for a clientId started, with its stream's credit (may be null); it
+    /// is cancelled if all its sockets leave.
+    caf::reacts_to<atom::track, std::string, std::string, execution_actor,
+                   std::shared_ptr<output_credit>>,
+    /// One event message of an execution, for every socket of a clientId, and the credit
+    /// it cost (given back once it is logged and no socket is too far behind).
+    caf::reacts_to<atom::publish, std::string, std::string, std::string, std::uint64_t>,
     /// A session asks for the messages after an eventId (at most about N bytes); they
     /// come as `deliver`s, then `caught_up`.
     caf::reacts_to<atom::replay, std::string, client_session_actor, std::uint64_t, std::uint64_t>,

@@ -84,9 +84,20 @@ void client_registry_state::trim(const std::string& client_id) {
   if (it != clients.end())
     for (const auto& s : it->second.sessions) keep_after = std::min(keep_after, s.cursor);
   const bool empty = log->trim(client_id, keep_after);
+  metrics::set_stream_log_bytes(log->bytes());
   if (it == clients.end()) return;
   const auto& c = it->second;
   if (empty && c.sessions.empty() && c.recents.empty() && c.running.empty()) clients.erase(it);
+}
+
+void client_registry_state::settle(const std::string& client_id, client& c) {
+  for (const auto& s : c.sessions)
+    if (log->bytes_after(client_id, s.cursor) > settings.lag_limit) return;
+  for (auto& [execution_id, owed] : c.credits) {
+    if (owed.owed == 0) continue;
+    owed.credit->give_back(owed.owed);
+    owed.owed = 0;
+  }
 }
 
 void client_registry_state::answer_shutdown_if_closed() {
@@ -116,10 +127,12 @@ client_registry_actor::behavior_type client_registry(
       return kv.second.address() == msg.source;
     });
     if (running != c.running.end()) {
+      c.credits.erase(running->first);
       c.running.erase(running);
     } else if (auto* s = find_session(c, msg.source)) {
       set_pressure(self, client_id, c, *s, false);
       c.sessions.erase(c.sessions.begin() + (s - c.sessions.data()));
+      st.settle(client_id, c);
       // The last socket of this clientId left: nobody can see its running executions,
       // unless one comes back within the grace.
       if (c.sessions.empty() && !c.running.empty()) {
@@ -149,7 +162,7 @@ client_registry_actor::behavior_type client_registry(
         c.sessions.push_back({std::move(session), false, cursor});
       },
       [self](atom::track, const std::string& client_id, const std::string& execution_id,
-             execution_actor execution) {
+             execution_actor execution, std::shared_ptr<output_credit>& credit) {
         sample_mailbox(self);
         auto& st = self->state;
         auto& c = st.clients[client_id];
@@ -158,6 +171,7 @@ client_registry_actor::behavior_type client_registry(
         // A socket is behind already: the new execution waits with the others.
         if (c.pressured > 0) self->send(execution, atom::pause_v, true);
         c.running.emplace(execution_id, std::move(execution));
+        if (credit) c.credits[execution_id].credit = std::move(credit);
         if (st.settings.replay_window.count() > 0) {
           c.recents.push_back({execution_id, st.log->head(client_id) + 1});
           self->delayed_send(self, st.settings.replay_window, atom::expire_v, client_id,
@@ -165,7 +179,7 @@ client_registry_actor::behavior_type client_registry(
         }
       },
       [self](atom::publish, const std::string& client_id, const std::string& execution_id,
-             std::string& message) {
+             std::string& message, std::uint64_t cost) {
         sample_mailbox(self);
         auto& st = self->state;
         const auto it = st.clients.find(client_id);
@@ -175,6 +189,12 @@ client_registry_actor::behavior_type client_registry(
         }
         const auto id = st.log->append(client_id, execution_id, message);
         for (const auto& s : it->second.sessions) self->send(s.actor, atom::deliver_v, id, message);
+        if (cost > 0)
+          if (const auto owed = it->second.credits.find(execution_id);
+              owed != it->second.credits.end()) {
+            owed->second.owed += cost;
+            st.settle(client_id, it->second);
+          }
         st.trim(client_id);
         arm_tick(self);
       },
@@ -185,6 +205,7 @@ client_registry_actor::behavior_type client_registry(
         const auto it = st.clients.find(client_id);
         if (it == st.clients.end()) return;
         if (auto* s = find_session(it->second, session.address())) s->cursor = after;
+        st.settle(client_id, it->second);
         send_batch(self, client_id, session, after,
                    std::min<std::size_t>(max_bytes, st.settings.batch_bytes));
       },
@@ -197,6 +218,9 @@ client_registry_actor::behavior_type client_registry(
         if (!s) return;
         s->cursor = cursor;
         set_pressure(self, client_id, it->second, *s, on);
+        self->state.settle(client_id, it->second);
+        // What every socket has now sent may be past the retention already.
+        self->state.trim(client_id);
       },
       [self](atom::input, const std::string& client_id, const std::string& execution_id,
              std::string& data, bool eof) {

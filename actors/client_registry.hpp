@@ -29,6 +29,9 @@ struct stream_settings {
   /// How long a clientId's running executions outlive its last socket (0: cancelled at
   /// once), so that a client whose connection dropped can resume with lastEventId.
   caf::timespan reconnect_grace{0};
+  /// How far (bytes of the log) a clientId's slowest socket may be behind before its
+  /// executions' credit is held (their sandboxes then stop reading their output).
+  std::size_t lag_limit = 2 << 20;
 };
 
 struct client_registry_state {
@@ -45,11 +48,19 @@ struct client_registry_state {
     std::uint64_t first_id = 0;
   };
 
+  /// A running execution's credit and what the registry has not given back yet.
+  struct owed_credit {
+    std::shared_ptr<output_credit> credit;
+    std::uint64_t owed = 0;
+  };
+
   struct client {
     std::vector<session_entry> sessions;
     /// In start order, so a late socket sees executions from the oldest one on.
     std::vector<recent> recents;
     std::unordered_map<std::string, execution_actor> running;
+    /// The credits of the running executions that have one, by execution id.
+    std::unordered_map<std::string, owed_credit> credits;
     std::size_t pressured = 0;
     /// Counts attaches: a reconnect grace ends only if no socket attached meanwhile.
     std::uint64_t attaches = 0;
@@ -70,6 +81,9 @@ struct client_registry_state {
 
   /// Drops what is past the retention of a clientId, then the clientId if nothing is left.
   void trim(const std::string& client_id);
+  /// Gives a clientId's executions back the credit of what is logged, unless one of its
+  /// sockets is more than lag_limit behind (its progress reports settle it later).
+  void settle(const std::string& client_id, client& c);
   /// Answers a pending shutdown once no session is left.
   void answer_shutdown_if_closed();
 

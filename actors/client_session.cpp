@@ -21,9 +21,6 @@ void end_session(session_pointer self, std::uint16_t code, std::string reason) {
   self->quit();
 }
 
-/// How much a session sends before it reports its cursor (the log keeps what follows the
-/// last reported cursor: this bounds what one session holds there).
-constexpr std::size_t report_bytes = 256 << 10;
 constexpr std::size_t report_messages = 64;
 constexpr auto report_delay = std::chrono::milliseconds(100);
 
@@ -59,7 +56,7 @@ void send_to_socket(session_pointer self, std::string message) {
   }
   metrics::websocket_message_sent(bytes);
   st.unreported_bytes += bytes;
-  if (++st.unreported_messages >= report_messages || st.unreported_bytes >= report_bytes)
+  if (++st.unreported_messages >= report_messages || st.unreported_bytes >= session_report_bytes)
     report(self);
   else
     arm_timer(self, report_delay);  // an idle stream is reported soon too

@@ -14,6 +14,11 @@
 
 namespace codeexec {
 
+/// How much a session sends before it reports its cursor (the log keeps what follows the
+/// last reported cursor: this bounds what one session holds there). It also reports
+/// every 64 messages and 100 ms after its last message.
+constexpr std::size_t session_report_bytes = 256 << 10;
+
 /// How a session paces its socket.
 struct session_settings {
   /// How often the client is pinged; 0 for never.

@@ -181,6 +181,7 @@ void send_next(pointer self, context& ctx) {
   if (auto path = open_stdin(self, c); !path.empty()) request["stdin"] = path;
   st.channel->reset_output_counters(ctx.slot, c.request.max_output_bytes);
   if (c.paused) st.channel->pause(ctx.slot, true);
+  if (c.request.credit) st.channel->hold(ctx.slot, c.request.credit);
   st.channel->send(ctx.slot, request);
   if (c.request.cpu_limit_ms != 0) schedule_cpu_tick(self);
 }
@@ -190,6 +191,13 @@ void set_paused(pointer self, context& ctx, cell& c, bool paused) {
   if (c.paused == paused) return;
   c.paused = paused;
   if (c.sent && self->state.channel) self->state.channel->pause(ctx.slot, paused);
+}
+
+/// Reads the cell `c` of `ctx` whatever its credit: its end must reach the service.
+void release_hold(pointer self, context& ctx, cell& c) {
+  if (!c.request.credit) return;
+  c.request.credit.reset();
+  if (c.sent && self->state.channel) self->state.channel->hold(ctx.slot, nullptr);
 }
 
 /// Answers the running cell of `ctx` with `outcome` (usage filled in); the context's
@@ -211,6 +219,7 @@ void answer_current(pointer self, context& ctx, cell_outcome outcome) {
   if (c.stopping) outcome.state_kept = !c.kernel_killed;
   // The next cell of this kernel is read again, whoever reads this one's stream.
   set_paused(self, ctx, c, false);
+  release_hold(self, ctx, c);
   close_stdin(self, c);
   c.promise.deliver(std::move(outcome));
   ctx.current.reset();
@@ -238,6 +247,7 @@ void stop_cell(pointer self, context& ctx, std::optional<cell_end> why, std::str
   if (why) decide_stop(c.forced, *why, std::move(detail));
   // A stopped cell is read again: its interrupt (or end) must reach the service.
   set_paused(self, ctx, c, false);
+  release_hold(self, ctx, c);
   if (!st.life.stateful) {
     if (st.process) st.process->kill();
     return;

@@ -121,6 +121,8 @@ struct service::impl {
     streams.retention = {cfg.stream_retention, cfg.stream_retention_bytes};
     streams.batch_bytes = cfg.ws_send_buffer_bytes;
     streams.reconnect_grace = std::chrono::duration_cast<caf::timespan>(cfg.client_reconnect_grace);
+    // A socket's queue up to its high-water mark, plus what it sent but has not reported.
+    streams.lag_limit = cfg.ws_send_buffer_bytes + session_report_bytes;
     registry = system.spawn(client_registry, streams);
     backend->start_pool(system);
   }
@@ -359,6 +361,8 @@ result<std::string> service::execute_stream(execution_request request) {
   request.client_id = scoped_client_id(request.owner, request.client_id);
   execution_target target;
   target.registry = impl_->registry;
+  // What is out of the sandbox and not yet logged (mailboxes): at most the high-water mark.
+  target.credit = std::make_shared<output_credit>(impl_->cfg.ws_send_buffer_bytes);
   return impl_->start(std::move(request), std::move(target), true);
 }
 

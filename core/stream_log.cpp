@@ -23,8 +23,9 @@ class memory_stream_log final : public stream_log {
     const auto id = ++s.head;
     message = with_event_id(std::move(message), id);
     s.bytes += message.size();
+    s.appended += message.size();
     bytes_ += message.size();
-    s.entries.push_back({{id, execution_id, message}, clock::now()});
+    s.entries.push_back({{id, execution_id, message}, clock::now(), s.appended});
     return id;
   }
 
@@ -63,6 +64,17 @@ class memory_stream_log final : public stream_log {
     return it == streams_.end() ? 0 : it->second.head;
   }
 
+  std::size_t bytes_after(const std::string& client_id, std::uint64_t after) const override {
+    const auto it = streams_.find(client_id);
+    if (it == streams_.end() || it->second.entries.empty()) return 0;
+    const auto& s = it->second;
+    const auto first = s.entries.front().entry.id;
+    if (after >= s.head) return 0;
+    if (after < first) return s.bytes;
+    // Ids are consecutive: the entry `after` is at a known index.
+    return static_cast<std::size_t>(s.appended - s.entries[after - first].appended);
+  }
+
   bool trim(const std::string& client_id, std::uint64_t keep_after) override {
     const auto it = streams_.find(client_id);
     if (it == streams_.end()) return true;
@@ -90,11 +102,15 @@ class memory_stream_log final : public stream_log {
   struct timed_entry {
     stream_entry entry;
     clock::time_point at;
+    /// The stream's `appended` once this entry was in.
+    std::uint64_t appended = 0;
   };
   struct stream {
     std::deque<timed_entry> entries;
     std::uint64_t head = 0;
     std::size_t bytes = 0;
+    /// Every byte ever appended: differences give the bytes between two entries.
+    std::uint64_t appended = 0;
     /// Executions whose messages were dropped, with the last dropped id, newest last.
     std::vector<std::pair<std::string, std::uint64_t>> lost;
     clock::time_point last_dropped_at{};

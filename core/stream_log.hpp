@@ -51,6 +51,8 @@ class stream_log {
                            std::size_t max_bytes) const = 0;
   /// The newest id of a clientId's stream (0: none).
   virtual std::uint64_t head(const std::string& client_id) const = 0;
+  /// Bytes of the messages after `after` still kept: how far a reader is behind.
+  virtual std::size_t bytes_after(const std::string& client_id, std::uint64_t after) const = 0;
   /// Drops what is past the retention, but nothing after `keep_after` (what a
   /// connected socket has not read yet). True when the clientId's stream is empty.
   virtual bool trim(const std::string& client_id, std::uint64_t keep_after) = 0;

@@ -4,6 +4,7 @@
 // a persistent sandbox (agent_protocol.hpp) and each kernel's fds.
 #pragma once
 
+#include "core/output_credit.hpp"
 #include "sandbox/launcher.hpp"
 #include "sandbox/unique_fd.hpp"
 
@@ -75,6 +76,10 @@ class sandbox_channel {
   /// that reads the stream slowly holds the kernel, which blocks once its pipes are
   /// full. The kernel's exit still drains what its pipes hold.
   void pause(unsigned kernel, bool paused);
+  /// Reads the kernel's stdout and stderr only while `credit` is not exhausted, taking
+  /// what it reads from it (null: reads freely again). For a streamed cell; cleared when
+  /// the cell stops or ends, so that its end is always read.
+  void hold(unsigned kernel, std::shared_ptr<output_credit> credit);
   /// Starts counting the kernel's output caps anew (a new cell), with a cap of
   /// `max_output_bytes` per stream for that cell (0: the channel's).
   void reset_output_counters(unsigned kernel, std::uint64_t max_output_bytes = 0);

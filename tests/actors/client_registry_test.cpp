@@ -103,7 +103,8 @@ struct registry_fixture : test::actor_fixture {
   }
 
   void publish(const std::string& data) {
-    self->send(registry, atom::publish_v, std::string{"c1"}, std::string{"e1"}, message(data));
+    self->send(registry, atom::publish_v, std::string{"c1"}, std::string{"e1"}, message(data),
+               std::uint64_t{0});
   }
 
   /// Waits until the registry has processed everything sent so far.
@@ -169,7 +170,8 @@ TEST_CASE_FIXTURE(registry_fixture, "published messages reach every session of a
 
 TEST_CASE_FIXTURE(registry_fixture, "a late session receives the replay in order") {
   auto execution = sys.spawn(fake_execution, probe);
-  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution);
+  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution,
+             std::shared_ptr<output_credit>{});
   for (auto m : {"first", "second", "third"}) publish(m);
   sync();
   auto late = session();
@@ -184,7 +186,8 @@ TEST_CASE_FIXTURE(registry_fixture, "a late session receives the replay in order
 
 TEST_CASE_FIXTURE(registry_fixture, "an expired replay is not sent") {
   auto execution = sys.spawn(fake_execution, probe);
-  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution);
+  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution,
+             std::shared_ptr<output_credit>{});
   publish("old");
   self->send(registry, atom::expire_v, std::string{"c1"}, std::string{"e1"});
   sync();
@@ -202,7 +205,8 @@ TEST_CASE_FIXTURE(registry_fixture, "the last session leaving cancels running ex
   auto execution = sys.spawn(fake_execution, probe);
   attach("c1", a);
   attach("c1", b);
-  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution);
+  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution,
+             std::shared_ptr<output_credit>{});
   sync();
   self->send(a, atom::closed_v);
   // One session remains: no cancel yet.
@@ -249,7 +253,8 @@ TEST_CASE_FIXTURE(timed_registry_fixture, "a replay lasts exactly its window") {
 
 TEST_CASE_FIXTURE(registry_fixture, "a session resuming after an eventId gets exactly the rest") {
   auto execution = sys.spawn(fake_execution, probe);
-  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution);
+  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution,
+             std::shared_ptr<output_credit>{});
   for (auto m : {"first", "second", "third"}) publish(m);
   sync();
   auto resumed = session();
@@ -269,9 +274,11 @@ TEST_CASE_FIXTURE(registry_fixture, "a session resuming after an eventId gets ex
 TEST_CASE_FIXTURE(registry_fixture, "a cursor older than the retention gets replay_incomplete") {
   auto small = sys.spawn(client_registry, settings(0));
   auto execution = sys.spawn(fake_execution, probe);
-  self->send(small, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution);
+  self->send(small, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution,
+             std::shared_ptr<output_credit>{});
   for (auto m : {"first", "second"})
-    self->send(small, atom::publish_v, std::string{"c1"}, std::string{"e1"}, message(m));
+    self->send(small, atom::publish_v, std::string{"c1"}, std::string{"e1"}, message(m),
+               std::uint64_t{0});
   auto resumed = session();
   self->send(small, atom::attach_v, std::string{"c1"}, resumed, true, std::uint64_t{0});
   const auto notice = nlohmann::json::parse(next_delivery());
@@ -291,7 +298,8 @@ TEST_CASE_FIXTURE(registry_fixture,
   attach("c1", a);
   attach("c1", b);
   auto execution = sys.spawn(fake_execution, probe);
-  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution);
+  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution,
+             std::shared_ptr<output_credit>{});
   auto pause_is = [&](bool expected) {
     self->receive([&](atom::pause, bool on) { CHECK(on == expected); },
                   caf::after(deadline) >> [] { FAIL("no pause message"); });
@@ -319,7 +327,8 @@ TEST_CASE_FIXTURE(registry_fixture,
   auto a = session();
   self->send(graceful, atom::attach_v, std::string{"c1"}, a, false, std::uint64_t{0});
   next_caught_up();
-  self->send(graceful, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution);
+  self->send(graceful, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution,
+             std::shared_ptr<output_credit>{});
   self->send(a, atom::closed_v);
   auto b = session();
   self->send(graceful, atom::attach_v, std::string{"c1"}, b, false, std::uint64_t{0});
@@ -331,4 +340,53 @@ TEST_CASE_FIXTURE(registry_fixture,
                 caf::after(deadline) >> [] { FAIL("not cancelled after the grace"); });
   self->send_exit(execution, caf::exit_reason::user_shutdown);
   self->send_exit(graceful, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(registry_fixture, "credit comes back at once while no socket is behind") {
+  auto execution = sys.spawn(fake_execution, probe);
+  auto credit = std::make_shared<output_credit>(100);
+  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution, credit);
+  auto reader = session();
+  attach("c1", reader);
+  credit->take(60);
+  self->send(registry, atom::publish_v, std::string{"c1"}, std::string{"e1"},
+             message(std::string(60, 'x')), std::uint64_t{60});
+  sync();
+  CHECK(credit->out() == 0);
+  self->send_exit(reader, caf::exit_reason::user_shutdown);
+  self->send_exit(execution, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(registry_fixture,
+                  "credit is held while a socket is more than lag_limit behind, until it reports") {
+  auto s = settings();
+  s.lag_limit = 1000;
+  auto held = sys.spawn(client_registry, s);
+  auto execution = sys.spawn(fake_execution, probe);
+  auto credit = std::make_shared<output_credit>(10000);
+  self->send(held, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution, credit);
+  auto reader = session();
+  self->send(held, atom::attach_v, std::string{"c1"}, reader, false, std::uint64_t{0});
+  next_caught_up();
+  // The fake session never reports: its cursor stays at 0 while the log grows.
+  for (int i = 0; i < 4; ++i) {
+    credit->take(500);
+    self->send(held, atom::publish_v, std::string{"c1"}, std::string{"e1"},
+               message(std::string(500, 'x')), std::uint64_t{500});
+  }
+  for (int i = 0; i < 4; ++i) next_delivery();
+  self->request(held, deadline, atom::get_v)
+      .receive([](std::uint64_t, std::uint64_t) {},
+               [](caf::error& err) { FAIL(caf::to_string(err)); });
+  // The first message or two went back; the rest waits for the reader.
+  CHECK(credit->out() >= 1000);
+  // It reports having sent everything: all comes back.
+  self->send(held, atom::pressure_v, std::string{"c1"}, reader, false, std::uint64_t{4});
+  self->request(held, deadline, atom::get_v)
+      .receive([](std::uint64_t, std::uint64_t) {},
+               [](caf::error& err) { FAIL(caf::to_string(err)); });
+  CHECK(credit->out() == 0);
+  self->send_exit(reader, caf::exit_reason::user_shutdown);
+  self->send_exit(execution, caf::exit_reason::user_shutdown);
+  self->send_exit(held, caf::exit_reason::user_shutdown);
 }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <thread>
+#include <vector>
 
 using namespace codeexec;
 using namespace std::chrono_literals;
@@ -84,4 +85,20 @@ TEST_CASE("old messages expire by age") {
   std::this_thread::sleep_for(5ms);  // the behaviour under test is an age
   log->trim("a", 100);
   CHECK(log->bytes() == 0);
+}
+
+TEST_CASE("bytes_after is how far a cursor is behind the stream") {
+  auto log = make_memory_stream_log({60s, 1 << 20});
+  std::vector<std::size_t> sizes;
+  for (int i = 1; i <= 3; ++i) {
+    auto m = message(std::string(static_cast<std::size_t>(i) * 10, 'x'));
+    log->append("c", "e", m);
+    sizes.push_back(m.size());
+  }
+  CHECK(log->bytes_after("c", 3) == 0);
+  CHECK(log->bytes_after("c", 2) == sizes[2]);
+  CHECK(log->bytes_after("c", 1) == sizes[1] + sizes[2]);
+  CHECK(log->bytes_after("c", 0) == sizes[0] + sizes[1] + sizes[2]);
+  CHECK(log->bytes_after("c", 99) == 0);
+  CHECK(log->bytes_after("unknown", 0) == 0);
 }

@@ -3,6 +3,7 @@ output (the kernel blocks on its pipe) and still receives everything, in order; 
 socket that reads nothing for WS_STALL_TIMEOUT_MS is closed; service memory stays
 bounded under floods to slow readers."""
 import asyncio
+import socket
 import threading
 import time
 import urllib.parse
@@ -33,8 +34,15 @@ async def slow_reader(service, client_id, rate: float, on_open=None, timeout=120
     every message. The library keeps at most one message queued, so the socket's
     receive window, and then the service's queue, fill while it sleeps."""
     url = f"{service.ws_url}/?clientId={urllib.parse.quote(client_id, safe='')}"
-    conn = await websockets.connect(url, max_size=None, max_queue=1, read_limit=16 * KIB,
-                                    ping_interval=None, open_timeout=10, close_timeout=5)
+    # A fixed receive buffer: autotuned, loopback's can take many MiB (tcp_rmem), and the
+    # kernel would hold the flood instead of the service holding the execution.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * KIB)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", service.port))
+    conn = await websockets.connect(url, sock=sock, max_size=None, max_queue=1,
+                                    read_limit=16 * KIB, ping_interval=None, open_timeout=10,
+                                    close_timeout=5)
     ws = WsClient(conn, client_id)
     try:
         if on_open:
@@ -163,6 +171,7 @@ def test_a_stalled_socket_is_closed_and_another_loses_nothing(service_factory, c
 
 
 @pytest.mark.skipif(SANITIZED, reason="measures the service's memory")
+@pytest.mark.timeout(180)  # twenty sandboxes start at once; the scenario's own bound is 150 s
 def test_memory_stays_bounded_with_twenty_floods_to_twenty_slow_readers(service_factory, client_id):
     """Twenty endless floods, each read at 256 KiB/s for its 6 s timeout: the output the
     kernels may write is what the readers take, so the service holds little of it."""

@@ -7,7 +7,7 @@ import pytest
 import websockets
 import websockets.exceptions
 
-from helpers import (WsClient, check_stream_sequence, collect_events, run, summarize)
+from helpers import (WsClient, check_stream_sequence, collect_events, run, summarize, wait_until)
 
 pytestmark = pytest.mark.websocket
 
@@ -81,6 +81,14 @@ def test_resume_after_the_end_gets_the_tail_then_live_messages(service, client_i
     assert live[0]["eventId"] == full[-1]["eventId"] + 1
 
 
+def stream_log_bytes(svc) -> float:
+    resp = svc.http("GET", "/metrics", timeout=10)
+    for line in resp.raw.decode().splitlines():
+        if line.startswith("codeexec_stream_log_bytes "):
+            return float(line.split()[1])
+    raise AssertionError("codeexec_stream_log_bytes is missing from /metrics")
+
+
 def test_a_cursor_beyond_retention_gets_replay_incomplete(service_factory, client_id):
     svc = service_factory({"STREAM_RETENTION_BYTES": "0"})
 
@@ -88,7 +96,10 @@ def test_a_cursor_beyond_retention_gets_replay_incomplete(service_factory, clien
         async with svc.ws_connect(client_id) as ws:
             eid = await svc.start_stream(client_id, "print('gone')", "python")
             full = await collect_events(ws, eid)
-            # Nothing is kept once every socket has it: a cursor of 1 lost the rest.
+            # Nothing is kept once every socket has reported it sent (the socket tells
+            # the log within ~100 ms): then a cursor of 1 lost the rest.
+            await asyncio.to_thread(wait_until, lambda: stream_log_bytes(svc) == 0, 10, 0.02,
+                                    "the stream log was never trimmed to STREAM_RETENTION_BYTES=0")
             late = await connect(svc, client_id, 1)
             try:
                 notice = await late.recv_json(10)
