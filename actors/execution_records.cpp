@@ -14,7 +14,8 @@ std::size_t report_bytes(const execution_report& report) {
     for (const auto& c : *chunks) bytes += c.size() + 32;
   for (const auto& result : r.results)
     for (const auto& [format, value] : result.items())
-      bytes += format.size() + (value.is_string() ? value.get_ref<const std::string&>().size() : 16);
+      bytes +=
+          format.size() + (value.is_string() ? value.get_ref<const std::string&>().size() : 16);
   if (r.error) bytes += r.error->name.size() + r.error->value.size() + r.error->traceback.size();
   if (report.rejection) bytes += report.rejection->message.size();
   return bytes;

@@ -377,10 +377,10 @@ std::optional<service_error> service::cancel_execution_request(const std::string
   const auto phase = impl_->records.phase(owner, execution_id);
   if (!phase) return execution_not_found(execution_id);
   if (*phase != execution_phase::running)
-    return service_error{ec::execution_ended,
-                         "Execution '" + execution_id +
-                             "' has already ended; GET /executions/{id} has its result",
-                         0};
+    return service_error{
+        ec::execution_ended,
+        "Execution '" + execution_id + "' has already ended; GET /executions/{id} has its result",
+        0};
   cancel_execution(owner, execution_id, "cancelled by POST /executions/{id}/cancel");
   return std::nullopt;
 }

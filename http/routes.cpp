@@ -281,8 +281,8 @@ void routes::dispatch(call& c) {
     case action::cancel_execution:
       if (auto err = service_.cancel_execution_request(c.owner, id))
         return c.respond(error_reply(*err));
-      return c.respond(json_reply(
-          202, dump({{"executionId", id}, {"state", "running"}, {"cancelling", true}})));
+      return c.respond(
+          json_reply(202, dump({{"executionId", id}, {"state", "running"}, {"cancelling", true}})));
     case action::create_sandbox: {
       auto parsed = parse_sandbox_request(c.body, cfg_);
       if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));

@@ -240,8 +240,10 @@ TEST_CASE_FIXTURE(registry_fixture, "shutdown closes every session with 1001") {
 
 TEST_CASE_FIXTURE(timed_registry_fixture, "a replay lasts exactly its window") {
   auto execution = sys.spawn(fake_execution, probe);
-  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution);
-  self->send(registry, atom::publish_v, std::string{"c1"}, std::string{"e1"}, std::string{"m"});
+  self->send(registry, atom::track_v, std::string{"c1"}, std::string{"e1"}, execution,
+             std::shared_ptr<output_credit>{});
+  self->send(registry, atom::publish_v, std::string{"c1"}, std::string{"e1"}, std::string{"m"},
+             std::uint64_t{0});
   run();
   advance(window - 1ms);
   attach("c1");
