@@ -11,8 +11,8 @@ import urllib.parse
 import pytest
 import websockets
 
-from helpers import (MIB, SANITIZED, WsClient, check_stream_sequence, collect_events,
-                     process_rss_bytes, run, summarize, wait_until)
+from helpers import (MIB, SANITIZED, RawWebSocket, WsClient, check_stream_sequence, close_code,
+                     collect_events, process_rss_bytes, run, summarize, wait_until)
 
 pytestmark = pytest.mark.websocket
 
@@ -85,55 +85,11 @@ def test_a_slow_reader_gets_every_byte_in_order(service_factory, client_id):
     assert "pausing executions" in svc.log_tail(100000)
 
 
-class StalledSocket:
-    """A WebSocket that never reads after the handshake (a tiny receive buffer)."""
-
-    def __init__(self, port: int, path: str):
-        import base64
-        import os
-        import socket
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.settimeout(10)
-        self.sock.connect(("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += self.sock.recv(1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def drain_until_close(self, timeout: float) -> tuple[int, bytes]:
-        """Reads everything up to the close frame: (code, reason)."""
-        self.sock.settimeout(timeout)
-        data = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = self.sock.recv(1 << 20)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        # Walk the frames to the close frame.
-        pos = 0
-        while pos + 2 <= len(data):
-            opcode, length, header = data[pos] & 0x0F, data[pos + 1] & 0x7F, 2
-            if length == 126:
-                length, header = int.from_bytes(data[pos + 2:pos + 4], "big"), 4
-            elif length == 127:
-                length, header = int.from_bytes(data[pos + 2:pos + 10], "big"), 10
-            payload = data[pos + header:pos + header + length]
-            if opcode == 0x8:
-                return int.from_bytes(payload[:2], "big"), payload[2:]
-            pos += header + length
-        raise AssertionError(f"no close frame in {len(data)} bytes")
-
-    def close(self):
-        self.sock.close()
+def close_of(ws: RawWebSocket, timeout: float) -> tuple[int, bytes]:
+    """Reads everything up to the close frame: (code, reason)."""
+    *_, (opcode, payload) = ws.frames(timeout)
+    assert opcode == 0x8, f"the connection ended without a close frame ({opcode})"
+    return close_code(payload), payload[2:]
 
 
 def test_a_stalled_socket_is_closed_and_another_loses_nothing(service_factory, client_id):
@@ -143,7 +99,8 @@ def test_a_stalled_socket_is_closed_and_another_loses_nothing(service_factory, c
     # More than the kernel's socket buffers take (a few MiB on loopback), so that the
     # stalled socket does stop making progress; under the 16 MiB output cap.
     lines = 15000
-    stalled = StalledSocket(svc.port, f"/?clientId={client_id}")
+    # A socket that never reads after the handshake (a tiny receive buffer).
+    stalled = RawWebSocket(svc.port, f"/?clientId={client_id}", rcvbuf=4096)
     try:
         async def scenario():
             async with svc.ws_connect(client_id) as reader:
@@ -155,7 +112,7 @@ def test_a_stalled_socket_is_closed_and_another_loses_nothing(service_factory, c
                     # (queued behind what it did not read) arrives.
                     await asyncio.to_thread(wait_until, lambda: "too slow" in svc.log_tail(200), 30,
                                             0.02, "the stalled socket was never closed")
-                    return await asyncio.to_thread(stalled.drain_until_close, 10)
+                    return await asyncio.to_thread(close_of, stalled, 10)
                 events, closed = await asyncio.gather(collect_events(reader, eid, timeout=60),
                                                       stalled_side())
                 return eid, events, closed, time.monotonic() - t0
