@@ -188,14 +188,16 @@ client_registry_actor::behavior_type client_registry(
           return;
         }
         const auto id = st.log->append(client_id, execution_id, message);
-        for (const auto& s : it->second.sessions) self->send(s.actor, atom::deliver_v, id, message);
+        // Trimmed (and the log's gauge set) before any socket can have the message: a
+        // reader of codeexec_stream_log_bytes never sees a value older than what it read.
+        st.trim(client_id);
         if (cost > 0)
           if (const auto owed = it->second.credits.find(execution_id);
               owed != it->second.credits.end()) {
             owed->second.owed += cost;
             st.settle(client_id, it->second);
           }
-        st.trim(client_id);
+        for (const auto& s : it->second.sessions) self->send(s.actor, atom::deliver_v, id, message);
         arm_tick(self);
       },
       [self](atom::replay, const std::string& client_id, client_session_actor session,
