@@ -51,7 +51,7 @@ local_backend::local_backend(const config& cfg) : cfg_(cfg) {
   lc.runner_dir = runner_dir;
   lc.uid_base = cfg.sandbox_uid_base;
   lc.uid_count = cfg.max_sandboxes;
-  catalog_ = std::make_shared<runner_catalog>(runner_dir);
+  catalog_ = std::make_shared<runner_catalog>(runner_dir, cfg.languages);
   if (cfg.zygote && catalog_->available(language::python)) {
     const auto library = find_zygote_library();
     if (library.empty()) {

@@ -50,11 +50,14 @@ std::string find_java() {
 
 }  // namespace
 
-runner_catalog::runner_catalog(std::string runner_dir)
+runner_catalog::runner_catalog(std::string runner_dir, const std::vector<language>& enabled)
     : runner_dir_(std::move(runner_dir)), java_(find_java()) {
   auto need = [&](language lang, bool ok, std::string what) {
     if (!ok && missing_[index(lang)].empty()) missing_[index(lang)] = std::move(what);
   };
+  for (const auto lang : all_languages)
+    need(lang, std::find(enabled.begin(), enabled.end(), lang) != enabled.end(),
+         "the operator turned it off (the LANGUAGES setting does not list it)");
   need(language::python, executable(python), "python3 is not installed (apt install python3)");
   need(language::javascript, executable(node), "node is not installed (apt install nodejs)");
   need(language::typescript, executable(node), "node is not installed (apt install nodejs)");

@@ -11,13 +11,16 @@
 #include <array>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace codeexec {
 
 class runner_catalog {
  public:
-  /// Probes the host once: an interpreter missing here makes its language unavailable.
-  explicit runner_catalog(std::string runner_dir);
+  /// Probes the host once: an interpreter missing here makes its language unavailable,
+  /// as does one left out of `enabled` (the LANGUAGES setting).
+  explicit runner_catalog(std::string runner_dir, const std::vector<language>& enabled = {
+                                                      all_languages.begin(), all_languages.end()});
 
   /// The runner of `lang` with working directory `cwd`, or why this host cannot run it.
   std::variant<sandbox::runner_spec, std::string> spec(language lang, const resource_limits& limits,

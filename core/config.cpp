@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
@@ -155,21 +156,42 @@ config make_config(const std::function<std::optional<std::string>(const std::str
     cfg.zygote = *v == "auto";
   }
   integer("WARM_POOL_SIZE", cfg.warm_pool_size, 0, 1024);
-  if (auto v = get("WARM_POOL_LANGUAGES")) {
-    cfg.warm_pool_languages.clear();
+  // A comma-separated list of language names (or aliases: ts, js, …).
+  auto languages = [&](const char* name, const std::string& value) {
+    std::vector<language> out;
     std::size_t start = 0;
-    while (start <= v->size()) {
-      auto end = v->find(',', start);
-      if (end == std::string::npos) end = v->size();
-      const auto name = trim(v->substr(start, end - start));
+    while (start <= value.size()) {
+      auto end = value.find(',', start);
+      if (end == std::string::npos) end = value.size();
+      const auto item = trim(value.substr(start, end - start));
       start = end + 1;
-      if (name.empty()) continue;
-      const auto lang = parse_language(name);
+      if (item.empty()) continue;
+      const auto lang = parse_language(item);
       if (!lang)
-        throw config_error("WARM_POOL_LANGUAGES=" + *v + ": unknown language '" + name +
+        throw config_error(std::string{name} + "=" + value + ": unknown language '" + item +
                            "'; known: " + std::string{supported_languages});
-      cfg.warm_pool_languages.push_back(*lang);
+      if (std::find(out.begin(), out.end(), *lang) == out.end()) out.push_back(*lang);
     }
+    return out;
+  };
+  if (auto v = get("LANGUAGES")) {
+    cfg.languages = languages("LANGUAGES", *v);
+    if (cfg.languages.empty())
+      throw config_error("LANGUAGES is empty: name at least one language (known: " +
+                         std::string{supported_languages} + "), or unset it for all");
+  }
+  auto enabled = [&](language lang) {
+    return std::find(cfg.languages.begin(), cfg.languages.end(), lang) != cfg.languages.end();
+  };
+  if (auto v = get("WARM_POOL_LANGUAGES")) {
+    cfg.warm_pool_languages = languages("WARM_POOL_LANGUAGES", *v);
+    for (const auto lang : cfg.warm_pool_languages)
+      if (!enabled(lang))
+        throw config_error("WARM_POOL_LANGUAGES=" + *v + ": '" + std::string{to_string(lang)} +
+                           "' is not in LANGUAGES, so it cannot be pooled");
+  } else {
+    // The default pool keeps only what this server runs.
+    std::erase_if(cfg.warm_pool_languages, [&](language lang) { return !enabled(lang); });
   }
   // Each limit has a default (LIMIT_X) and a maximum a request may ask for (LIMIT_X_MAX).
   auto limit = [&](const std::string& name, std::uint64_t resource_limits::*field,

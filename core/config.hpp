@@ -114,6 +114,9 @@ struct config {
   /// ZYGOTE=auto: Python kernels are forked from a pre-initialised zygote process
   /// whenever it is ready (sandbox/zygote.hpp); off: every kernel is exec'd.
   bool zygote = false;
+  /// The languages this server runs (LANGUAGES; default all): the others answer
+  /// unavailable_language, as a runtime missing from the host does.
+  std::vector<language> languages{all_languages.begin(), all_languages.end()};
   /// Ready sandboxes kept per pooled language (never above MAX_SANDBOXES).
   std::size_t warm_pool_size = 2;
   std::vector<language> warm_pool_languages{language::python, language::javascript};

@@ -71,6 +71,18 @@ TEST_CASE("sandbox lifetimes and the warm pool are configurable") {
       config_error);
 }
 
+TEST_CASE("LANGUAGES chooses the languages served, and the default pool follows it") {
+  CHECK(from({}).languages.size() == all_languages.size());
+  const auto cfg = from({{"LANGUAGES", "python, ts,python"}});
+  CHECK(cfg.languages == std::vector{language::python, language::typescript});
+  CHECK(cfg.warm_pool_languages == std::vector{language::python});
+  CHECK_THROWS_WITH_AS(from({{"LANGUAGES", ""}}), doctest::Contains("at least one"), config_error);
+  CHECK_THROWS_WITH_AS(from({{"LANGUAGES", "python,cobol"}}), doctest::Contains("cobol"),
+                       config_error);
+  CHECK_THROWS_WITH_AS(from({{"LANGUAGES", "python"}, {"WARM_POOL_LANGUAGES", "javascript"}}),
+                       doctest::Contains("not in LANGUAGES"), config_error);
+}
+
 TEST_CASE("the e2b backend needs an API key") {
   CHECK_THROWS_WITH_AS(from({{"SANDBOX_BACKEND", "e2b"}}), doctest::Contains("E2B_API_KEY"),
                        config_error);

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -23,7 +24,7 @@ import uuid
 
 import pytest
 
-from helpers import (MIB, _cgroup_paths, assert_nothing_left, binary_path, check_stream_sequence, collect_events,
+from helpers import (BASE_ENV, MIB, _cgroup_paths, assert_nothing_left, binary_path, check_stream_sequence, collect_events,
                      is_output, run, sandbox_processes, stdout_of, summarize, wait_until)
 from sandbox_helpers import (SBX_ENV, SBX_MAX_CONTEXTS, UID_MAP_CODE, alive, assert_api_error, auth,
                              cgroup_dirs_exist, cgroups_of, check_sandbox_obj, create_context,
@@ -1150,6 +1151,34 @@ def test_unavailable_language_is_refused_cleanly(service_factory, runner_dir_wit
     assert sandbox_counts(svc)["stateful"] == 1, "a refused sandbox must not be counted"
     assert delete_sandbox(svc, sid) == 204
     assert_nothing_left(svc, timeout=10, own_only=True)
+
+
+def test_languages_setting_serves_only_the_languages_it_names(service_factory):
+    """LANGUAGES=python,bash: JavaScript is refused like a runtime the host lacks,
+    with a reason that names the setting; the default warm pool starts without it."""
+    svc = service_factory({"LANGUAGES": "python, bash"})
+    langs = languages_of(svc)
+    assert [name for name, entry in langs.items() if entry["available"]] == ["python", "bash"], langs
+    reason = langs["javascript"]["reason"]
+    assert "LANGUAGES" in reason, reason
+    resp = svc.http("POST", "/execute", {"code": "1", "language": "javascript"})
+    assert resp.status == 400 and error_code(resp) == "unavailable_language", resp
+    assert reason in resp.body["error"]["message"], resp
+    resp = svc.http("POST", "/execute", {"code": "print(6*7)", "language": "python"})
+    assert resp.status == 200 and resp.body["result"]["logs"]["stdout"] == ["42\n"], resp
+
+
+def test_languages_setting_refuses_what_it_cannot_serve():
+    """An empty or unknown LANGUAGES, or a pool language it leaves out, stops the
+    start with the variable named, before anything is served."""
+    for env, words in [({"LANGUAGES": " , "}, "at least one"),
+                       ({"LANGUAGES": "python,cobol"}, "cobol"),
+                       ({"LANGUAGES": "python", "WARM_POOL_LANGUAGES": "javascript"}, "not in LANGUAGES")]:
+        proc = subprocess.run([str(binary_path())], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                                         **BASE_ENV, **env},
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, cwd="/tmp")
+        assert proc.returncode != 0, (env, proc)
+        assert words in proc.stderr and "LANGUAGES" in proc.stderr, (env, proc.stderr)
 
 
 # =========================================================================
