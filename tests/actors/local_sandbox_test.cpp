@@ -33,7 +33,7 @@ event_sink_actor::behavior_type collecting_sink(event_sink_actor::stateful_point
 struct sandbox_fixture : test::actor_fixture {
   std::unique_ptr<sandbox::launcher> launcher = [] {
     auto cfg = sandbox_test::test_config(3 * sandbox_test::kUidsPerLauncher);
-    cfg.runner_dir = CODEEXEC_SOURCE_DIR "/sandbox/runners";
+    cfg.runner_dir = sandbox_test::staged_runners();
     auto made = sandbox::make_launcher(cfg);
     if (!made.value) FAIL("make_launcher: " << made.error);
     return std::move(made.value);
@@ -44,7 +44,7 @@ struct sandbox_fixture : test::actor_fixture {
   sandbox_fixture() {
     sandbox_environment env;
     env.launcher = launcher.get();
-    env.catalog = std::make_shared<runner_catalog>(CODEEXEC_SOURCE_DIR "/sandbox/runners");
+    env.catalog = std::make_shared<runner_catalog>(sandbox_test::staged_runners());
     env.interrupt_grace = 500ms;
     sandbox = sys.spawn(local_sandbox, env, language::python, resource_limits{});
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "sandbox/launcher.hpp"
+#include "sandbox/runner_stage.hpp"
 
 #include <doctest/doctest.h>
 
@@ -67,6 +68,24 @@ struct runner_dir {
 inline const runner_dir& test_runner_dir() {
   static runner_dir dir;
   return dir;
+}
+
+/// The real runners of the source tree, staged as the service stages them: the
+/// sandbox's user could not reach the clone itself where it lives under /root (0700
+/// on Debian). Removed at exit.
+struct staged_runner_dir {
+  runner_dir runtime;  ///< the RUNTIME_DIR of this test process
+  std::optional<sbx::runner_stage> stage;
+  staged_runner_dir() { stage.emplace(CODEEXEC_SOURCE_DIR "/sandbox/runners", runtime.path); }
+  ~staged_runner_dir() {
+    stage.reset();
+    ::unlink((runtime.path + "/.sweep.lock").c_str());
+  }
+};
+
+inline const std::string& staged_runners() {
+  static const staged_runner_dir dir;
+  return dir.stage->path();
 }
 
 inline sbx::launcher_config test_config(std::uint32_t uid_offset = 0) {
