@@ -98,12 +98,13 @@ std::variant<sandbox::runner_spec, std::string> runner_catalog::spec(language la
       spec.argv = {python, "-I", "-u", "/opt/runner/python_runner.py"};
       break;
     case language::javascript:
-      spec.argv = {node, "--max-old-space-size=" + std::to_string(heap_mib),
-                   "/opt/runner/node_runner.js"};
-      break;
     case language::typescript:
+      // --experimental-vm-modules: on Node 18 (Debian 12's), a cell's import() reaches
+      // the kernel's resolver only with it (PROTOCOL.md "Runner start"); harmless on
+      // newer Node, which uses the main context's loader instead.
       spec.argv = {node, "--max-old-space-size=" + std::to_string(heap_mib),
-                   "/opt/runner/node_runner.js", "--typescript"};
+                   "--experimental-vm-modules", "/opt/runner/node_runner.js"};
+      if (lang == language::typescript) spec.argv.emplace_back("--typescript");
       break;
     case language::bash:
       spec.argv = {python, "-I", "-u", "/opt/runner/bash_runner.py"};

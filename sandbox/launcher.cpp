@@ -113,19 +113,31 @@ std::optional<std::uint64_t> start_time_of(pid_t pid) {
   return to_u64(f[19]);
 }
 
-/// "<pid>-<start time>" of this process: the owner part of every sandbox id, so that
-/// sweep_stale() can tell a crashed predecessor's cgroups from a live service's.
-std::string owner_tag() {
-  return std::to_string(::getpid()) + "-" + std::to_string(start_time_of(0).value_or(0));
+/// "<pid>-<start time>-u<uid base>" of this process: the owner part of every sandbox
+/// id, so that sweep_stale() can tell a crashed predecessor's cgroups from a live
+/// service's. The uid base names the instance where the pid cannot: a service in
+/// another pid namespace (a container, a CI root) may share this cgroupfs, and its
+/// pid means nothing here; instances on one host never share a uid range.
+std::string owner_tag(std::uint32_t uid_base) {
+  return std::to_string(::getpid()) + "-" + std::to_string(start_time_of(0).value_or(0)) +
+         "-u" + std::to_string(uid_base);
 }
 
-/// sbx-<pid>-<start>-<suffix> is stale unless that exact process still runs.
-bool is_stale_cgroup_name(std::string_view name) {
+/// sbx-<pid>-<start>-u<uid base>-<seq> is stale when its uid base is ours and that
+/// exact process no longer runs; another uid base is another instance's to sweep.
+/// (sbx-<pid>-<start>-<seq>, from versions without the uid base, by the process alone.)
+bool is_stale_cgroup_name(std::string_view name, std::uint32_t uid_base) {
   if (name.substr(0, 4) != "sbx-") return false;
   name.remove_prefix(4);
   const auto d1 = name.find('-');
   const auto d2 = d1 == std::string_view::npos ? d1 : name.find('-', d1 + 1);
   if (d2 == std::string_view::npos) return true;  // not ours in form: leftover
+  if (name.substr(d2 + 1, 1) == "u") {
+    const auto rest = name.substr(d2 + 2);
+    bool ok_base = false;
+    const auto base = to_u64(rest.substr(0, rest.find('-')), &ok_base);
+    if (ok_base && base != uid_base) return false;
+  }
   bool ok_pid = false, ok_start = false;
   const auto pid = to_u64(name.substr(0, d1), &ok_pid);
   const auto start = to_u64(name.substr(d1 + 1, d2 - d1 - 1), &ok_start);
@@ -279,7 +291,7 @@ make_launcher_result local_launcher::create(const launcher_config& cfg) {
     return out;
   }
   auto l = std::make_unique<local_launcher>(cfg);
-  l->owner_ = owner_tag();
+  l->owner_ = owner_tag(cfg.uid_base);
   std::string error;
   l->rootfs_ = probe_rootfs_layout(cfg.runner_dir, &error);
   if (!error.empty()) {
@@ -555,7 +567,9 @@ make_launcher_result make_launcher(const launcher_config& cfg) {
 }
 
 std::size_t sweep_stale(const launcher_config& cfg) {
-  return sweep_sandbox_cgroups(cfg.cgroup_prefix, is_stale_cgroup_name).size();
+  return sweep_sandbox_cgroups(cfg.cgroup_prefix, [&](std::string_view name) {
+           return is_stale_cgroup_name(name, cfg.uid_base);
+         }).size();
 }
 
 }  // namespace codeexec::sandbox

@@ -207,7 +207,8 @@ struct make_launcher_result {
 };
 make_launcher_result make_launcher(const launcher_config& cfg);
 
-/// Removes what a crashed predecessor left behind (stale sandbox cgroups). Returns
+/// Removes what a crashed predecessor with the same uid base left behind (stale
+/// sandbox cgroups); another instance's, even in another pid namespace, stay. Returns
 /// how many were removed.
 std::size_t sweep_stale(const launcher_config& cfg);
 

@@ -642,7 +642,9 @@ function rewriteForAwait(code, tokens, returnLast) {
 
 // `import()` in a cell. Node 21 (and 20.8) hand it to the main context's own loader
 // with a constant; Node 18, which Debian 12 ships, has no such constant, so there the
-// runner resolves the specifier itself (importForCells, as static imports do).
+// runner resolves the specifier itself (importForCells, as static imports do); Node 18
+// calls such a function only when started with --experimental-vm-modules, which the
+// service passes (PROTOCOL.md "Runner start").
 const importInCell = vm.constants && vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER !== undefined
   ? vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER
   : (specifier) => importForCells(specifier);

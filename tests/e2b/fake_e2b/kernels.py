@@ -30,8 +30,8 @@ NODE = "/usr/bin/node"
 # stripped, as in E2B (§3.2: "typescript runs on the javascript kernel").
 COMMANDS = {
     "python": [PYTHON, "-I", "-u", str(RUNNERS / "python_runner.py")],
-    "javascript": [NODE, str(RUNNERS / "node_runner.js")],
-    "typescript": [NODE, str(RUNNERS / "node_runner.js"), "--typescript"],
+    "javascript": [NODE, "--experimental-vm-modules", str(RUNNERS / "node_runner.js")],
+    "typescript": [NODE, "--experimental-vm-modules", str(RUNNERS / "node_runner.js"), "--typescript"],
     "bash": [PYTHON, "-I", "-u", str(RUNNERS / "bash_runner.py")],
 }
 

@@ -18,9 +18,9 @@ from pathlib import Path
 RUNNERS = Path(__file__).resolve().parents[3] / "sandbox" / "runners"
 COMMANDS = {
     "python": ["/usr/bin/python3", "-I", "-u", str(RUNNERS / "python_runner.py")],
-    "javascript": ["/usr/bin/node", str(RUNNERS / "node_runner.js")],
+    "javascript": ["/usr/bin/node", "--experimental-vm-modules", str(RUNNERS / "node_runner.js")],
     "bash": ["/usr/bin/python3", "-I", "-u", str(RUNNERS / "bash_runner.py")],
-    "typescript": ["/usr/bin/node", str(RUNNERS / "node_runner.js"), "--typescript"],
+    "typescript": ["/usr/bin/node", "--experimental-vm-modules", str(RUNNERS / "node_runner.js"), "--typescript"],
 }
 JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
 # The JVM flags of PROTOCOL.md's "Runner start".
