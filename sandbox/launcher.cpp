@@ -119,8 +119,8 @@ std::optional<std::uint64_t> start_time_of(pid_t pid) {
 /// another pid namespace (a container, a CI root) may share this cgroupfs, and its
 /// pid means nothing here; instances on one host never share a uid range.
 std::string owner_tag(std::uint32_t uid_base) {
-  return std::to_string(::getpid()) + "-" + std::to_string(start_time_of(0).value_or(0)) +
-         "-u" + std::to_string(uid_base);
+  return std::to_string(::getpid()) + "-" + std::to_string(start_time_of(0).value_or(0)) + "-u" +
+         std::to_string(uid_base);
 }
 
 /// sbx-<pid>-<start>-u<uid base>-<seq> is stale when its uid base is ours and that
@@ -567,9 +567,10 @@ make_launcher_result make_launcher(const launcher_config& cfg) {
 }
 
 std::size_t sweep_stale(const launcher_config& cfg) {
-  return sweep_sandbox_cgroups(cfg.cgroup_prefix, [&](std::string_view name) {
-           return is_stale_cgroup_name(name, cfg.uid_base);
-         }).size();
+  return sweep_sandbox_cgroups(
+             cfg.cgroup_prefix,
+             [&](std::string_view name) { return is_stale_cgroup_name(name, cfg.uid_base); })
+      .size();
 }
 
 }  // namespace codeexec::sandbox
