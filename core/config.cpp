@@ -174,11 +174,11 @@ config make_config(const std::function<std::optional<std::string>(const std::str
     }
     return out;
   };
-  if (auto v = get("LANGUAGES")) {
+  if (auto v = get("LANGUAGES"); v && !trim(*v).empty()) {
     cfg.languages = languages("LANGUAGES", *v);
     if (cfg.languages.empty())
-      throw config_error("LANGUAGES is empty: name at least one language (known: " +
-                         std::string{supported_languages} + "), or unset it for all");
+      throw config_error("LANGUAGES=" + *v + " names no language: name at least one (known: " +
+                         std::string{supported_languages} + "), or leave it empty for all");
   }
   auto enabled = [&](language lang) {
     return std::find(cfg.languages.begin(), cfg.languages.end(), lang) != cfg.languages.end();
