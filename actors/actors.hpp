@@ -39,9 +39,6 @@ using sandbox_actor = caf::typed_actor<
     caf::reacts_to<atom::stop, std::string>,
     /// Input for a running cell's stdin (cell id, data, end-of-file).
     caf::reacts_to<atom::input, std::string, std::string, bool>,
-    /// Stops (true) or resumes (false) reading a running cell's output (cell id): its
-    /// writes block once the pipes are full. A stopped or ended cell is read again.
-    caf::reacts_to<atom::pause, std::string, bool>,
     /// Interrupts the running cells of one context ("": of all); replies how many.
     caf::replies_to<atom::interrupt, std::string>::with<std::uint64_t>,
     /// Starts a new context; replies with it.
@@ -108,26 +105,12 @@ using execution_actor = event_sink_actor::extend<
     /// The sandbox did not answer a kill in time: finish without it.
     caf::reacts_to<atom::finish>,
     /// Input for the execution's stdin (data, end-of-file).
-    caf::reacts_to<atom::input, std::string, bool>,
-    /// A WebSocket of its clientId is too far behind (true) or caught up again (false):
-    /// stop or resume reading the output.
-    caf::reacts_to<atom::pause, bool>>;
+    caf::reacts_to<atom::input, std::string, bool>>;
 
-/// The CLIENT SESSION actor: one WebSocket connection, reading its clientId's stream
-/// at the socket's pace.
+/// The CLIENT SESSION actor: one WebSocket connection.
 using client_session_actor = caf::typed_actor<
-    /// One live message of the stream (its eventId; 0: a notice outside the stream).
-    caf::reacts_to<atom::deliver, std::uint64_t, std::string>,
-    /// One message of a replayed batch (its eventId; 0: the notice that what follows
-    /// does not start right after the cursor).
-    caf::reacts_to<atom::replay, std::uint64_t, std::string>,
-    /// The end of a replayed batch: the last eventId it covers, and the stream's newest
-    /// eventId when it was read.
-    caf::reacts_to<atom::caught_up, std::uint64_t, std::uint64_t>,
-    /// From the socket's I/O thread: what it queued drained to the low-water mark.
-    caf::reacts_to<atom::drained>,
-    /// Time to check that a socket the stream waits for still makes progress.
-    caf::reacts_to<atom::progress>,
+    /// Sends one text message to the socket.
+    caf::reacts_to<atom::deliver, std::string>,
     /// A text message arrived from the socket.
     caf::reacts_to<atom::received, std::string>,
     /// The peer closed the socket or it broke.
@@ -137,35 +120,19 @@ using client_session_actor = caf::typed_actor<
     /// Time to ping the client and to check that it answered the last ping.
     caf::reacts_to<atom::tick>>;
 
-/// The CLIENT REGISTRY actor: which sessions hold which clientId, the per-clientId event
-/// log (stream_log) they read from, and the flow control between sockets and executions.
+/// The CLIENT REGISTRY actor: which sessions hold which clientId, and the replay
+/// buffers that let a late socket receive every event of a recent execution.
 using client_registry_actor = caf::typed_actor<
-    /// A socket for a clientId opened, with the lastEventId it resumes after (if it has
-    /// one, the flag); it first receives what it missed, then live messages.
-    caf::reacts_to<atom::attach, std::string, client_session_actor, bool, std::uint64_t>,
-    /// An execution for a clientId started, with its stream's credit (may be null); it
-    /// is cancelled if all its sockets leave.
-    caf::reacts_to<atom::track, std::string, std::string, execution_actor,
-                   std::shared_ptr<output_credit>>,
-    /// One event message of an execution, for every socket of a clientId, and the credit
-    /// it cost (given back once it is logged and no socket is too far behind).
-    caf::reacts_to<atom::publish, std::string, std::string, std::string, std::uint64_t>,
-    /// A session asks for the messages after an eventId (at most about N bytes); they
-    /// come as `deliver`s, then `caught_up`.
-    caf::reacts_to<atom::replay, std::string, client_session_actor, std::uint64_t, std::uint64_t>,
-    /// How far a session got (the eventId it has sent: the log keeps what follows) and
-    /// whether its socket is over its high-water mark (true) or drained and caught up
-    /// (false): the clientId's executions pause while any socket is over it.
-    caf::reacts_to<atom::pressure, std::string, client_session_actor, bool, std::uint64_t>,
+    /// A socket for a clientId opened; it first receives the replay of recent executions.
+    caf::reacts_to<atom::attach, std::string, client_session_actor>,
+    /// An execution for a clientId started; it is cancelled if all its sockets leave.
+    caf::reacts_to<atom::track, std::string, std::string, execution_actor>,
+    /// One event message of an execution, for every socket of a clientId.
+    caf::reacts_to<atom::publish, std::string, std::string, std::string>,
     /// Input from a socket of a clientId for one of its executions (execution id, data, eof).
     caf::reacts_to<atom::input, std::string, std::string, std::string, bool>,
     /// The replay window of an execution passed.
     caf::reacts_to<atom::expire, std::string, std::string>,
-    /// Time to drop what is past the retention.
-    caf::reacts_to<atom::tick>,
-    /// The reconnect grace of a clientId that lost its last socket ended (the attach
-    /// count then): its running executions are cancelled unless a socket came back.
-    caf::reacts_to<atom::cancel, std::string, std::uint64_t>,
     /// Closes every socket with 1001 (service shutdown); replies when all were told.
     caf::replies_to<atom::shutdown>::with<bool>,
     /// Counts: clientIds with sockets, sockets.

@@ -441,10 +441,6 @@ e2b_sandbox_actor::behavior_type e2b_sandbox(pointer self, e2b_environment env, 
         // Cells with stdin are refused (by the service, and at `run`): nothing can be
         // waiting for input here.
       },
-      [](atom::pause, const std::string&, bool) {
-        // E2B's /execute stream is read as it comes (its lines are small and bounded by
-        // the output cap); a slow WebSocket reader is served from the stream log.
-      },
       [self](atom::interrupt, const std::string& context_id) -> std::uint64_t {
         auto& st = self->state;
         std::uint64_t count = 0;

@@ -24,24 +24,15 @@ execution_state::~execution_state() {
   target.on_done(std::move(report));
 }
 
-void execution_state::publish(std::string message, std::size_t cost) {
+void execution_state::publish(std::string message) {
   if (target.registry)
-    caf::anon_send(target.registry, atom::publish_v, request.client_id, id, std::move(message),
-                   static_cast<std::uint64_t>(cost));
+    caf::anon_send(target.registry, atom::publish_v, request.client_id, id, std::move(message));
 }
 
 void execution_state::emit(const kernel_event& event) {
   // Messages only for WebSocket subscribers: a plain /execute has none to build for.
-  if (target.registry) {
-    // What the sandbox took from the credit for this text (output_credit.hpp).
-    const bool text = event.type == kernel_event::kind::stdout_text ||
-                      event.type == kernel_event::kind::stderr_text;
-    const std::size_t cost = text ? event.text.size() : 0;
-    if (auto message = output_message(id, event))
-      publish(std::move(*message), cost);
-    else if (target.credit)
-      target.credit->give_back(cost);
-  }
+  if (target.registry)
+    if (auto message = output_message(id, event)) publish(std::move(*message));
   if (target.on_event) target.on_event(event);
 }
 
@@ -201,7 +192,7 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
     });
   if (st.target.registry) {
     self->send(st.target.registry, atom::track_v, st.request.client_id, st.id,
-               caf::actor_cast<execution_actor>(self), st.target.credit);
+               caf::actor_cast<execution_actor>(self));
     st.publish(status_message(st.id, "running", "Execution started"));
   }
   self->delayed_send(self, st.request.timeout, atom::timeout_v);
@@ -220,7 +211,6 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
   cell.lang_given = st.lease.owned || st.request.lang_given;
   cell.stdin_data = st.request.stdin_data;
   cell.stdin_open = st.request.stdin_open;
-  if (st.target.registry) cell.credit = st.target.credit;
   self->request(st.lease.sandbox, caf::infinite, atom::run_v, std::move(cell),
                 caf::actor_cast<event_sink_actor>(self))
       .then([self](cell_outcome& outcome) { finish(self, outcome); },
@@ -251,12 +241,6 @@ execution_actor::behavior_type execution(execution_actor::stateful_pointer<execu
         auto& st = self->state;
         if (st.finished) return;
         self->send(st.lease.sandbox, atom::input_v, st.id, std::move(data), eof);
-      },
-      [self](atom::pause, bool paused) {
-        auto& st = self->state;
-        // A stopping cell is read to its end (the sandbox resumes it itself).
-        if (st.finished || st.forced) return;
-        self->send(st.lease.sandbox, atom::pause_v, st.id, paused);
       },
       [self](atom::finish) {
         cell_outcome out;

@@ -5,13 +5,11 @@
 #include "actors/actors.hpp"
 #include "core/execution.hpp"
 #include "core/metrics.hpp"
-#include "core/output_credit.hpp"
 
 #include <caf/stateful_actor.hpp>
 
 #include <chrono>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
 
@@ -36,9 +34,6 @@ struct execution_target {
   std::function<void(execution_report)> on_done;
   /// /execute-stream: the registry that fans events out to the request's clientId.
   client_registry_actor registry;
-  /// With `registry`: the stream's credit (the sandbox reads the cell's output only as
-  /// the registry gives it back).
-  std::shared_ptr<output_credit> credit;
   /// E2B's /execute (NDJSON): every event as it happens, in order, from an actor thread;
   /// the error the service decides on (timeout, limit, cancel) comes last, as an event.
   std::function<void(const kernel_event&)> on_event;
@@ -65,9 +60,8 @@ struct execution_state {
   /// still gets an answer instead of waiting for the HTTP timeout.
   ~execution_state();
 
-  /// Sends a message to the stream's clients, if this is a streaming execution; `cost`:
-  /// the output text it carries, in credit.
-  void publish(std::string message, std::size_t cost = 0);
+  /// Sends a message to the stream's clients, if this is a streaming execution.
+  void publish(std::string message);
   /// Passes an event on to the WebSocket clients and the event callback, if any.
   void emit(const kernel_event& event);
 

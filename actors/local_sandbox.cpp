@@ -180,24 +180,8 @@ void send_next(pointer self, context& ctx) {
   if (!c.request.env.empty()) request["env"] = c.request.env;
   if (auto path = open_stdin(self, c); !path.empty()) request["stdin"] = path;
   st.channel->reset_output_counters(ctx.slot, c.request.max_output_bytes);
-  if (c.paused) st.channel->pause(ctx.slot, true);
-  if (c.request.credit) st.channel->hold(ctx.slot, c.request.credit);
   st.channel->send(ctx.slot, request);
   if (c.request.cpu_limit_ms != 0) schedule_cpu_tick(self);
-}
-
-/// Stops or resumes reading the output of the running cell `c` of `ctx`.
-void set_paused(pointer self, context& ctx, cell& c, bool paused) {
-  if (c.paused == paused) return;
-  c.paused = paused;
-  if (c.sent && self->state.channel) self->state.channel->pause(ctx.slot, paused);
-}
-
-/// Reads the cell `c` of `ctx` whatever its credit: its end must reach the service.
-void release_hold(pointer self, context& ctx, cell& c) {
-  if (!c.request.credit) return;
-  c.request.credit.reset();
-  if (c.sent && self->state.channel) self->state.channel->hold(ctx.slot, nullptr);
 }
 
 /// Answers the running cell of `ctx` with `outcome` (usage filled in); the context's
@@ -217,9 +201,6 @@ void answer_current(pointer self, context& ctx, cell_outcome outcome) {
   outcome.stderr_truncated = outcome.stderr_truncated || c.stderr_capped;
   outcome.context_id = ctx.id;
   if (c.stopping) outcome.state_kept = !c.kernel_killed;
-  // The next cell of this kernel is read again, whoever reads this one's stream.
-  set_paused(self, ctx, c, false);
-  release_hold(self, ctx, c);
   close_stdin(self, c);
   c.promise.deliver(std::move(outcome));
   ctx.current.reset();
@@ -245,9 +226,6 @@ void stop_cell(pointer self, context& ctx, std::optional<cell_end> why, std::str
   if (!ctx.current) return;
   auto& c = *ctx.current;
   if (why) decide_stop(c.forced, *why, std::move(detail));
-  // A stopped cell is read again: its interrupt (or end) must reach the service.
-  set_paused(self, ctx, c, false);
-  release_hold(self, ctx, c);
   if (!st.life.stateful) {
     if (st.process) st.process->kill();
     return;
@@ -465,11 +443,6 @@ local_sandbox_actor::behavior_type local_sandbox(pointer self, sandbox_environme
             q.erase(it);
             break;
           }
-      },
-      [self](atom::pause, const std::string& cell_id, bool paused) {
-        auto [ctx, c] = self->state.find_cell(cell_id);
-        if (!c || c->stopping || c->forced) return;
-        set_paused(self, *ctx, *c, paused);
       },
       [self](atom::input, const std::string& cell_id, std::string& data, bool eof) {
         auto [ctx, c] = self->state.find_cell(cell_id);

@@ -65,8 +65,6 @@ struct local_sandbox_state {
     std::optional<stop_reason> forced;
     /// The service is stopping the cell (interrupts, then a kernel restart).
     bool stopping = false;
-    /// Its output is not read: a WebSocket reader of its stream is behind.
-    bool paused = false;
     /// The kernel would not stop on interrupts and was killed.
     bool kernel_killed = false;
     /// The cell's stdin FIFO, and whether a retry of a full one is pending.

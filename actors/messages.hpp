@@ -3,7 +3,6 @@
 #pragma once
 
 #include "core/execution.hpp"
-#include "core/output_credit.hpp"
 #include "core/sandbox_spec.hpp"
 #include "core/service_error.hpp"
 
@@ -40,8 +39,6 @@ struct run_cell {
   /// stdin: this text, then end-of-file unless `stdin_open`.
   std::string stdin_data;
   bool stdin_open = false;
-  /// A streamed cell: its output is read only as its readers keep up (null: freely).
-  std::shared_ptr<output_credit> credit;
 };
 
 /// How a cell ended, as far as the sandbox knows.
@@ -104,7 +101,6 @@ struct sandbox_exit {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::kernel_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::run_cell)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<codeexec::output_credit>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::cell_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(codeexec::context_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<codeexec::context_info>)

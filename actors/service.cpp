@@ -4,7 +4,6 @@
 #include "actors/client_registry.hpp"
 #include "actors/client_session.hpp"
 #include "actors/execution.hpp"
-#include "actors/execution_records.hpp"
 #include "actors/sandbox_backend.hpp"
 #include "actors/sandbox_directory.hpp"
 #include "actors/sandbox_errors.hpp"
@@ -92,14 +91,6 @@ constexpr std::pair<sandbox::file_errc, ec> file_codes[] = {
     {sandbox::file_errc::io_error, ec::io_error},
 };
 
-service_error execution_not_found(const std::string& id) {
-  return {ec::execution_not_found,
-          "No execution '" + id +
-              "' of this API key: unknown, started by another key, or its record expired "
-              "(EXECUTION_RECORD_TTL_MS, EXECUTION_RECORDS_MAX)",
-          0};
-}
-
 service_error file_error(const sandbox::file_error& err) {
   auto code = ec::io_error;
   for (const auto& [file_code, ours] : file_codes)
@@ -114,16 +105,10 @@ struct service::impl {
       : cfg(c),
         actor_config(make_actor_config()),
         system(actor_config),
-        backend(make_sandbox_backend(c)),
-        records({c.execution_records_max, c.execution_records_max_bytes, c.execution_record_ttl}) {
-    stream_settings streams;
-    streams.replay_window = std::chrono::duration_cast<caf::timespan>(cfg.stream_replay_window);
-    streams.retention = {cfg.stream_retention, cfg.stream_retention_bytes};
-    streams.batch_bytes = cfg.ws_send_buffer_bytes;
-    streams.reconnect_grace = std::chrono::duration_cast<caf::timespan>(cfg.client_reconnect_grace);
-    // A socket's queue up to its high-water mark, plus what it sent but has not reported.
-    streams.lag_limit = cfg.ws_send_buffer_bytes + session_report_bytes;
-    registry = system.spawn(client_registry, streams);
+        backend(make_sandbox_backend(c)) {
+    registry = system.spawn(
+        client_registry,
+        caf::timespan{std::chrono::duration_cast<caf::timespan>(cfg.stream_replay_window)});
     backend->start_pool(system);
   }
 
@@ -241,9 +226,7 @@ struct service::impl {
     return service_error{ec::unavailable_language, std::move(*reason), 0};
   }
 
-  /// Starts an execution; with `record`, GET /executions/{id} follows it.
-  result<std::string> start(execution_request request, execution_target target,
-                            bool record = false) {
+  result<std::string> start(execution_request request, execution_target target) {
     if (shutting_down) return shutting_down_error();
     if (request.sandbox_id.empty())
       if (auto err = check_available(request.lang)) return *err;
@@ -266,13 +249,6 @@ struct service::impl {
                            0};
     lock.unlock();
     auto id = make_uuid();
-    if (record) {
-      records.started(id, request.owner);
-      target.on_done = [this, done = std::move(target.on_done)](execution_report report) {
-        records.ended(report);
-        if (done) done(std::move(report));
-      };
-    }
     const bool one_shot = request.sandbox_id.empty();
     const auto lang = request.lang;
     const auto limits = request.limits;
@@ -327,7 +303,6 @@ struct service::impl {
   caf::actor_system system;
   std::unique_ptr<sandbox_backend> backend;
   sandbox_directory directory;
-  execution_records records;
   client_registry_actor registry;
   std::atomic<bool> shutting_down{false};
   /// stop() ran (main thread only).
@@ -353,7 +328,7 @@ result<std::string> service::execute(execution_request request,
                                      std::function<void(execution_report)> done) {
   execution_target target;
   target.on_done = std::move(done);
-  return impl_->start(std::move(request), std::move(target), true);
+  return impl_->start(std::move(request), std::move(target));
 }
 
 result<std::string> service::execute_stream(execution_request request) {
@@ -361,28 +336,7 @@ result<std::string> service::execute_stream(execution_request request) {
   request.client_id = scoped_client_id(request.owner, request.client_id);
   execution_target target;
   target.registry = impl_->registry;
-  // What is out of the sandbox and not yet logged (mailboxes): at most the high-water mark.
-  target.credit = std::make_shared<output_credit>(impl_->cfg.ws_send_buffer_bytes);
-  return impl_->start(std::move(request), std::move(target), true);
-}
-
-result<execution_record> service::find_execution(const std::string& owner,
-                                                 const std::string& execution_id) {
-  if (auto found = impl_->records.find(owner, execution_id)) return std::move(*found);
-  return execution_not_found(execution_id);
-}
-
-std::optional<service_error> service::cancel_execution_request(const std::string& owner,
-                                                               const std::string& execution_id) {
-  const auto phase = impl_->records.phase(owner, execution_id);
-  if (!phase) return execution_not_found(execution_id);
-  if (*phase != execution_phase::running)
-    return service_error{
-        ec::execution_ended,
-        "Execution '" + execution_id + "' has already ended; GET /executions/{id} has its result",
-        0};
-  cancel_execution(owner, execution_id, "cancelled by POST /executions/{id}/cancel");
-  return std::nullopt;
+  return impl_->start(std::move(request), std::move(target));
 }
 
 result<std::string> service::execute_events(execution_request request,
@@ -580,19 +534,12 @@ result<sandbox::dir_listing> service::list_files(const std::string& owner, const
 }
 
 std::shared_ptr<client_link> service::connect_client(
-    const std::string& owner, std::string client_id, std::optional<std::uint64_t> last_event_id,
+    const std::string& owner, std::string client_id,
     std::shared_ptr<client_connection> connection) {
   auto link = std::make_shared<client_link>();
   link->client_id = scoped_client_id(owner, client_id);
-  const auto& cfg = impl_->cfg;
-  session_settings settings;
-  settings.ping_interval = cfg.ws_ping_interval;
-  settings.high_water = cfg.ws_send_buffer_bytes;
-  settings.low_water =
-      cfg.ws_low_water_bytes != 0 ? cfg.ws_low_water_bytes : cfg.ws_send_buffer_bytes / 4;
-  settings.stall_timeout = cfg.ws_stall_timeout;
   link->session = impl_->system.spawn(client_session, link->client_id, std::move(connection),
-                                      impl_->registry, settings, last_event_id);
+                                      impl_->registry, impl_->cfg.ws_ping_interval);
   ++impl_->connected_clients;
   return link;
 }

@@ -63,15 +63,6 @@ class service {
   void cancel_execution(const std::string& owner, const std::string& execution_id,
                         std::string reason);
 
-  /// GET /executions/{id}: the record of an execution `owner` started (its result once
-  /// ended), while it is kept; execution_not_found otherwise.
-  result<execution_record> find_execution(const std::string& owner,
-                                          const std::string& execution_id);
-  /// POST /executions/{id}/cancel: cancels a running execution of `owner` (nothing: under
-  /// way); execution_not_found if unknown, execution_ended if it has ended.
-  std::optional<service_error> cancel_execution_request(const std::string& owner,
-                                                        const std::string& execution_id);
-
   /// Input for a running execution of `owner`; nothing when accepted.
   std::optional<service_error> send_stdin(const std::string& owner, const std::string& execution_id,
                                           stdin_request input);
@@ -122,10 +113,9 @@ class service {
                                           const std::string& path) const;
 
   /// A WebSocket for a clientId of `owner` (an API key identity, or "") opened; it
-  /// receives that clientId's events after `last_event_id` (without one: the replay of
-  /// recent executions), then live ones. Pings go out every `ws_ping_interval`.
+  /// receives that clientId's events from now on (and the replay of recent executions).
+  /// Pings go out every `ws_ping_interval` of the config.
   std::shared_ptr<client_link> connect_client(const std::string& owner, std::string client_id,
-                                              std::optional<std::uint64_t> last_event_id,
                                               std::shared_ptr<client_connection> connection);
   /// A text message arrived on a WebSocket.
   void client_message(const client_link& link, std::string message);

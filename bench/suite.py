@@ -28,7 +28,7 @@ from lib.context import BENCH_ENV, Context
 from lib.machine import ROOT, load_line, machine_facts, print_header, raise_nofile
 
 SCENARIOS = {"1": "oneshot", "2": "stateful", "3": "throughput", "4": "streaming",
-             "5": "fanout", "6": "idle", "7": "sandboxes", "8": "soak", "9": "slowreaders"}
+             "5": "fanout", "6": "idle", "7": "sandboxes", "8": "soak"}
 # 10,000 idle sockets (scenario 6) in this process and as many in the service, which
 # inherits this limit, plus the sandboxes' fds.
 NOFILE = 65536
@@ -53,7 +53,7 @@ def main() -> None:
         chosen = [s.strip() for s in args.only.split(",") if s.strip()]
         unknown = [s for s in chosen if s not in SCENARIOS]
         if unknown:
-            parser.error(f"unknown scenarios {unknown}; they are 1-9")
+            parser.error(f"unknown scenarios {unknown}; they are 1-8")
     else:
         chosen = [s for s in SCENARIOS if s != "8" or soak]
     if os.geteuid() != 0:

@@ -107,12 +107,6 @@ config make_config(const std::function<std::optional<std::string>(const std::str
   integer("MAX_CODE_BYTES", cfg.max_code_bytes, 1, std::size_t{1} << 30);
   integer("MAX_BODY_BYTES", cfg.max_body_bytes, 1024, std::size_t{1} << 30);
   millis("STREAM_REPLAY_WINDOW_MS", cfg.stream_replay_window, 0);
-  millis("STREAM_RETENTION_MS", cfg.stream_retention, 0);
-  integer("STREAM_RETENTION_BYTES", cfg.stream_retention_bytes, 0, std::size_t{1} << 34);
-  millis("CLIENT_RECONNECT_GRACE_MS", cfg.client_reconnect_grace, 0);
-  integer("EXECUTION_RECORDS_MAX", cfg.execution_records_max, 0, 10000000);
-  integer("EXECUTION_RECORDS_MAX_BYTES", cfg.execution_records_max_bytes, 0, std::size_t{1} << 34);
-  millis("EXECUTION_RECORD_TTL_MS", cfg.execution_record_ttl, 0);
   integer("MAX_CONCURRENT_EXECUTIONS", cfg.max_concurrent_executions, 1, 100000);
   millis("SHUTDOWN_GRACE_MS", cfg.shutdown_grace, 0);
   millis("SHUTDOWN_KILL_MS", cfg.shutdown_kill_after, 0);
@@ -133,11 +127,6 @@ config make_config(const std::function<std::optional<std::string>(const std::str
   integer("WS_MAX_MESSAGE_BYTES", cfg.ws_max_message_bytes, 1024, std::size_t{64} << 20);
   integer("WS_MAX_MESSAGES_PER_SECOND", cfg.ws_max_messages_per_second, 1, 1000000);
   integer("WS_SEND_BUFFER_BYTES", cfg.ws_send_buffer_bytes, 65536, std::size_t{1} << 30);
-  integer("WS_LOW_WATER_BYTES", cfg.ws_low_water_bytes, 0, std::size_t{1} << 30);
-  if (cfg.ws_low_water_bytes >= cfg.ws_send_buffer_bytes)
-    throw config_error(
-        "WS_LOW_WATER_BYTES must be below WS_SEND_BUFFER_BYTES (the high-water mark)");
-  millis("WS_STALL_TIMEOUT_MS", cfg.ws_stall_timeout, 100);
   millis("WS_PING_INTERVAL_MS", cfg.ws_ping_interval, 0);
   if (auto v = get("RUNNER_DIR")) cfg.runner_dir = *v;
   if (auto v = get("RUNTIME_DIR")) cfg.runtime_dir = *v;

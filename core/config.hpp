@@ -51,15 +51,6 @@ struct config {
   std::size_t max_code_bytes = 1 << 20;
   std::size_t max_body_bytes = 16 << 20;
   std::chrono::milliseconds stream_replay_window{10000};
-  /// How long, and how many bytes per clientId, stream messages are kept for resuming.
-  std::chrono::milliseconds stream_retention{60000};
-  std::size_t stream_retention_bytes = 4 << 20;
-  /// How long a clientId's running executions outlive its last WebSocket.
-  std::chrono::milliseconds client_reconnect_grace{2000};
-  /// Records of ended executions (GET /executions/{id}): how many, how many bytes, how long.
-  std::size_t execution_records_max = 1000;
-  std::size_t execution_records_max_bytes = 64 << 20;
-  std::chrono::milliseconds execution_record_ttl{3600000};
   std::size_t max_concurrent_executions = 64;
   std::chrono::milliseconds shutdown_grace{10000};
   /// At the end of a shutdown, how long actors may take to end before they are killed.
@@ -82,12 +73,7 @@ struct config {
   std::chrono::milliseconds idle_timeout{60000};
   std::size_t ws_max_message_bytes = 1 << 20;
   std::size_t ws_max_messages_per_second = 50;
-  /// The high-water mark of a socket's send queue: over it, its clientId's executions
-  /// wait (their output is not read) until it drains to the low-water mark.
-  std::size_t ws_send_buffer_bytes = 1 << 20;
-  std::size_t ws_low_water_bytes = 0;  ///< 0: a quarter of the high-water mark
-  /// A socket that is behind and writes nothing for this long is closed (1008).
-  std::chrono::milliseconds ws_stall_timeout{10000};
+  std::size_t ws_send_buffer_bytes = 8 << 20;
   std::chrono::milliseconds ws_ping_interval{30000};
 
   std::string runner_dir;  ///< empty: found next to the binary or in the source tree

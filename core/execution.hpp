@@ -100,16 +100,4 @@ struct execution_report {
   std::optional<service_error> rejection;
 };
 
-/// Where an execution is, as its record tells (GET /executions/{id}).
-enum class execution_phase { running, completed, failed, cancelled };
-
-/// What became of an execution: kept for a while after it ended.
-struct execution_record {
-  std::string id;
-  execution_phase phase = execution_phase::running;
-  std::chrono::system_clock::time_point started;
-  std::chrono::system_clock::time_point ended;  ///< once ended
-  std::optional<execution_report> report;       ///< once ended
-};
-
 }  // namespace codeexec

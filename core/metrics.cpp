@@ -159,10 +159,6 @@ struct service_metrics {
       prometheus::BuildCounter(), registry, "codeexec_websocket_messages_dropped_total",
       "Stream messages lost: published with no socket and no replay buffer to keep them, "
       "or refused by a slow or closed socket.");
-  prometheus::Family<prometheus::Gauge>& stream_log_bytes =
-      make_family(prometheus::BuildGauge(), registry, "codeexec_stream_log_bytes",
-                  "Bytes of WebSocket messages kept for resuming (STREAM_RETENTION_MS, "
-                  "STREAM_RETENTION_BYTES, and what a connected socket has not received yet).");
   prometheus::Family<prometheus::Counter>& websocket_bytes =
       make_family(prometheus::BuildCounter(), registry, "codeexec_websocket_sent_bytes_total",
                   "Bytes of message payload handed to WebSocket clients.");
@@ -183,7 +179,6 @@ struct service_metrics {
   prometheus::Counter& websocket_sent_count = websocket_sent.Add({});
   prometheus::Counter& websocket_dropped_count = websocket_dropped.Add({});
   prometheus::Counter& websocket_byte_count = websocket_bytes.Add({});
-  prometheus::Gauge& stream_log_bytes_now = stream_log_bytes.Add({});
 
   /// The series of an execution verdict. Language and verdict are defined in
   /// core/execution.hpp: a value added there but not to the arrays above still
@@ -382,10 +377,6 @@ void websocket_message_sent(std::size_t bytes) {
 
 void websocket_message_dropped() {
   instance().websocket_dropped_count.Increment();
-}
-
-void set_stream_log_bytes(std::size_t bytes) {
-  instance().stream_log_bytes_now.Set(static_cast<double>(bytes));
 }
 
 void http_request(std::string_view route, int status) {

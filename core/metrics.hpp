@@ -90,9 +90,6 @@ void websocket_message_sent(std::size_t bytes);
 /// One message that reached no WebSocket and was not kept for a later one.
 void websocket_message_dropped();
 
-/// Bytes the per-clientId stream log holds now (what sockets may still resume from).
-void set_stream_log_bytes(std::size_t bytes);
-
 /// One HTTP request answered. `route` is the route template ("/execute"), or
 /// "other" for requests that matched no route; `status` the HTTP status code.
 /// Only the first few distinct routes get their own label value, the rest count

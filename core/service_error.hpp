@@ -22,7 +22,6 @@ enum class ec : std::uint8_t {
   sandbox_limit,             ///< MAX_SANDBOXES live
   key_sandbox_limit,         ///< the key has KEY_MAX_SANDBOXES already
   execution_not_found,       ///< no running execution with that id (of that key)
-  execution_ended,           ///< the execution has ended already
   stdin_closed,              ///< the execution was not started interactive
   sandbox_not_found,         ///< no sandbox with that id (of that key)
   sandbox_ended,             ///< the sandbox ended meanwhile

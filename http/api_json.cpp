@@ -24,7 +24,6 @@ constexpr http_form http_forms[] = {
     {ec::sandbox_limit, 503, "too_many_sandboxes", 1},
     {ec::key_sandbox_limit, 429, "too_many_sandboxes", 1},
     {ec::execution_not_found, 404, "execution_not_found"},
-    {ec::execution_ended, 409, "execution_ended"},
     {ec::stdin_closed, 409, "stdin_closed"},
     {ec::sandbox_not_found, 404, "sandbox_not_found"},
     {ec::sandbox_ended, 404, "sandbox_not_found"},
@@ -116,25 +115,6 @@ nlohmann::json file_listing_json(const std::string& path, const sandbox::dir_lis
 
 nlohmann::json file_written_json(const std::string& path, std::uint64_t size) {
   return {{"path", path}, {"size", size}};
-}
-
-nlohmann::json execution_record_json(const execution_record& r) {
-  const char* state = r.phase == execution_phase::running     ? "running"
-                      : r.phase == execution_phase::completed ? "completed"
-                      : r.phase == execution_phase::cancelled ? "cancelled"
-                                                              : "failed";
-  nlohmann::json out = {
-      {"executionId", r.id}, {"state", state}, {"startedAt", iso_time(unix_ms(r.started))}};
-  if (!r.report) return out;
-  out["endedAt"] = iso_time(unix_ms(r.ended));
-  if (r.report->rejection) {
-    const auto err = to_api_error(*r.report->rejection);
-    out["error"] = {{"code", err.code}, {"message", err.message}};
-  } else {
-    out["result"] = to_json(r.report->result);
-    out["duration"] = r.report->duration.count();
-  }
-  return out;
 }
 
 }  // namespace codeexec::http

@@ -4,7 +4,6 @@
 #pragma once
 
 #include "core/api_error.hpp"
-#include "core/execution.hpp"
 #include "core/limits.hpp"
 #include "core/sandbox_spec.hpp"
 #include "core/service_error.hpp"
@@ -37,8 +36,5 @@ nlohmann::json contexts_json(const std::vector<context_info>& contexts);
 nlohmann::json file_listing_json(const std::string& path, const sandbox::dir_listing& listing);
 /// {path, size}: what a write stored.
 nlohmann::json file_written_json(const std::string& path, std::uint64_t size);
-/// {executionId, state, startedAt, endedAt?, result? and duration? (as /execute's), or
-/// error? (a refused request)}.
-nlohmann::json execution_record_json(const execution_record& record);
 
 }  // namespace codeexec::http

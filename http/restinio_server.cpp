@@ -188,11 +188,6 @@ class restinio_server final : public server {
                                       .max_field_count(100))
         .max_parallel_connections(cfg_.max_connections)
         .read_next_http_message_timelimit(cfg_.idle_timeout)
-        // RESTinio drops a socket whose write does not complete in time, without a close
-        // frame: longer than WS_STALL_TIMEOUT_MS, so that a slow reader is paced by the
-        // service's back-pressure and a stalled one is closed by its session (1008).
-        .write_http_response_timelimit(std::max<std::chrono::steady_clock::duration>(
-            std::chrono::seconds(5), 2 * cfg_.ws_stall_timeout))
         .handle_request_timeout(request_timeout);
   }
 
@@ -253,17 +248,15 @@ class restinio_server final : public server {
                                                  const std::string& path) {
     std::optional<std::string> client_id;
     std::optional<std::string> token;
-    request_info info;
     try {
       const auto query = restinio::parse_query(req->header().query());
       if (query.has("clientId")) client_id = std::string{query["clientId"]};
       if (query.has("token")) token = std::string{query["token"]};
-      if (query.has("lastEventId"))
-        info.query.emplace_back("lastEventId", std::string{query["lastEventId"]});
     } catch (const std::exception&) {
       send_reply(req, error_reply(api_error::bad_request("The query string is malformed")));
       return restinio::request_accepted();
     }
+    request_info info;
     info.method = "GET";
     info.path = path;
     info.authorization = header(req, restinio::http_field::authorization);
@@ -284,10 +277,9 @@ class restinio_server final : public server {
         *req, rws::activation_t::delayed,
         [this](rws::ws_handle_t wsh, rws::message_handle_t m) { on_ws_message(wsh, m); });
     const auto id = ws->connection_id();
-    auto connection = std::make_shared<ws_connection>(ws, closing_);
+    auto connection = std::make_shared<ws_connection>(ws, cfg_.ws_send_buffer_bytes, closing_);
     auto& grant = std::get<websocket_grant>(decision);
-    auto link =
-        service_.connect_client(grant.owner, grant.client_id, grant.last_event_id, connection);
+    auto link = service_.connect_client(grant.owner, grant.client_id, connection);
     {
       std::lock_guard lock{mutex_};
       sockets_[id] =

@@ -8,12 +8,10 @@
 #include <restinio/all.hpp>
 #include <restinio/websocket/websocket.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,10 +32,12 @@ struct close_tracker {
 /// threads only record pongs and count written bytes.
 class ws_connection final : public client_connection {
  public:
-  ws_connection(rws::ws_handle_t ws, std::shared_ptr<close_tracker> closing)
+  ws_connection(rws::ws_handle_t ws, std::size_t send_buffer_bytes,
+                std::shared_ptr<close_tracker> closing)
       : ws_(std::move(ws)),
+        send_buffer_bytes_(send_buffer_bytes),
         closing_(std::move(closing)),
-        queue_(std::make_shared<send_queue>()),
+        queued_(std::make_shared<std::atomic<std::size_t>>(0)),
         last_pong_(clock::now().time_since_epoch().count()) {}
 
   ~ws_connection() override {
@@ -51,49 +51,22 @@ class ws_connection final : public client_connection {
 
   bool send_text(std::string message) override {
     if (!ws_) return false;
-    // Frames of at most `fragment_bytes`: a write completes per frame, so a slow client
-    // that reads a large message shows progress (and is not taken for a stalled one).
-    auto opcode = rws::opcode_t::text_frame;
-    std::size_t offset = 0;
-    do {
-      const auto size = std::min(fragment_bytes, message.size() - offset);
-      const bool last = offset + size == message.size();
-      std::string frame = offset == 0 && last ? std::move(message) : message.substr(offset, size);
-      queue_->queued(size);
-      try {
-        ws_->send_message(
-            last ? rws::final_frame : rws::not_final_frame, opcode, std::move(frame),
-            [queue = queue_, size](const restinio::asio_ns::error_code&) { queue->written(size); });
-      } catch (const std::exception&) {
-        queue_->written(size);
-        return false;  // our side closed already
-      }
-      opcode = rws::opcode_t::continuation_frame;
-      offset += size;
-    } while (offset < message.size());
-    return true;
-  }
-
-  std::size_t queued_bytes() const override { return queue_->bytes.load(); }
-
-  std::chrono::milliseconds since_progress() const override {
-    const auto last = clock::time_point{clock::duration{queue_->last_progress.load()}};
-    return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - last);
-  }
-
-  void when_drained(std::size_t bytes, std::function<void()> drained) override {
-    {
-      std::lock_guard lock{queue_->mutex};
-      queue_->drain_at = bytes;
-      queue_->drained = std::move(drained);
-      queue_->waiting = true;
-      // A write may have completed before `waiting` was set: check after setting it.
-      if (queue_->bytes.load() > bytes) return;
-      queue_->waiting = false;
-      drained = std::move(queue_->drained);
-      queue_->drained = nullptr;
+    const auto size = message.size();
+    if (queued_->load() + size > send_buffer_bytes_) {
+      // The client reads slower than we write: a bounded buffer, then a clear close.
+      close(1008, "client too slow: send buffer full");
+      return false;
     }
-    drained();
+    *queued_ += size;
+    try {
+      ws_->send_message(
+          rws::final_frame, rws::opcode_t::text_frame, std::move(message),
+          [queued = queued_, size](const restinio::asio_ns::error_code&) { *queued -= size; });
+      return true;
+    } catch (const std::exception&) {
+      *queued_ -= size;
+      return false;  // our side closed already
+    }
   }
 
   void ping() override {
@@ -134,41 +107,11 @@ class ws_connection final : public client_connection {
 
  private:
   using clock = std::chrono::steady_clock;
-  static constexpr std::size_t fragment_bytes = 64 << 10;
-
-  /// Bytes handed to RESTinio and not yet written; shared with the write callbacks,
-  /// which run on the I/O threads.
-  struct send_queue {
-    std::atomic<std::size_t> bytes{0};
-    std::atomic<clock::rep> last_progress{clock::now().time_since_epoch().count()};
-    std::atomic<bool> waiting{false};
-    std::mutex mutex;
-    std::size_t drain_at = 0;       // guarded by mutex
-    std::function<void()> drained;  // guarded by mutex
-
-    void queued(std::size_t size) {
-      // Writing starts now: a queue that was empty has not been stalling.
-      if (bytes.fetch_add(size) == 0) last_progress = clock::now().time_since_epoch().count();
-    }
-    void written(std::size_t size) {
-      bytes.fetch_sub(size);
-      last_progress = clock::now().time_since_epoch().count();
-      if (!waiting.load()) return;
-      std::function<void()> fn;
-      {
-        std::lock_guard lock{mutex};
-        if (!waiting.load() || bytes.load() > drain_at) return;
-        waiting = false;
-        fn = std::move(drained);
-        drained = nullptr;
-      }
-      fn();
-    }
-  };
-
   rws::ws_handle_t ws_;
+  std::size_t send_buffer_bytes_;
+  /// Bytes handed to RESTinio and not yet written; shared with write callbacks.
   std::shared_ptr<close_tracker> closing_;
-  std::shared_ptr<send_queue> queue_;
+  std::shared_ptr<std::atomic<std::size_t>> queued_;
   std::atomic<clock::rep> last_pong_;
 };
 

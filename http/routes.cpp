@@ -9,8 +9,6 @@
 #include "http/path_match.hpp"
 #include "http/playground.hpp"
 
-#include <charconv>
-
 namespace codeexec::http {
 namespace {
 
@@ -23,8 +21,6 @@ enum class action {
   execute,
   execute_stream,
   stdin_input,
-  execution_record,
-  cancel_execution,
   create_sandbox,
   list_sandboxes,
   get_sandbox,
@@ -61,8 +57,6 @@ constexpr route known_routes[] = {
     {"/execute", "POST", action::execute},
     {"/execute-stream", "POST", action::execute_stream},
     {"/executions/{id}/stdin", "POST", action::stdin_input},
-    {"/executions/{id}", "GET", action::execution_record},
-    {"/executions/{id}/cancel", "POST", action::cancel_execution},
     {"/sandboxes", "POST", action::create_sandbox},
     {"/sandboxes", "GET", action::list_sandboxes},
     {"/sandboxes/{id}", "GET", action::get_sandbox},
@@ -276,13 +270,6 @@ void routes::dispatch(call& c) {
         return c.respond(error_reply(*err));
       return c.respond(json_reply(202, dump({{"accepted", bytes}, {"eof", eof}})));
     }
-    case action::execution_record:
-      return c.answer(service_.find_execution(c.owner, id), execution_record_json);
-    case action::cancel_execution:
-      if (auto err = service_.cancel_execution_request(c.owner, id))
-        return c.respond(error_reply(*err));
-      return c.respond(
-          json_reply(202, dump({{"executionId", id}, {"state", "running"}, {"cancelling", true}})));
     case action::create_sandbox: {
       auto parsed = parse_sandbox_request(c.body, cfg_);
       if (auto* err = std::get_if<api_error>(&parsed)) return c.respond(error_reply(*err));
@@ -418,18 +405,7 @@ std::variant<websocket_grant, api_error> routes::accept_websocket(const request_
     return api_error::bad_request(
         "A WebSocket needs a clientId: connect to ws://HOST:PORT/?clientId=<id>");
   if (auto err = validate_client_id(*client_id)) return *err;
-  websocket_grant grant{std::get<std::string>(who), *client_id, std::nullopt};
-  for (const auto& [name, value] : req.query) {
-    if (name != "lastEventId") continue;
-    std::uint64_t id = 0;
-    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
-    if (ec != std::errc{} || end != value.data() + value.size() || value.empty())
-      return api_error::bad_request(
-          "lastEventId must be the eventId (a non-negative integer) of the last message "
-          "received, e.g. ws://HOST:PORT/?clientId=…&lastEventId=42");
-    grant.last_event_id = id;
-  }
-  return grant;
+  return websocket_grant{std::get<std::string>(who), *client_id};
 }
 
 }  // namespace codeexec::http

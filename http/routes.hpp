@@ -8,7 +8,6 @@
 #include "core/api_error.hpp"
 #include "core/config.hpp"
 
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -62,8 +61,6 @@ reply error_reply(const service_error& err);
 struct websocket_grant {
   std::string owner;
   std::string client_id;
-  /// `?lastEventId=N`: the socket resumes after that event.
-  std::optional<std::uint64_t> last_event_id;
 };
 
 class routes {

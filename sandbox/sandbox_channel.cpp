@@ -27,9 +27,6 @@ constexpr std::size_t read_chunk = 64 * 1024;
 /// one-byte writes cannot make the service keep an event per byte.
 constexpr std::uint64_t min_event_cost = 16;
 
-/// How often a kernel held by an exhausted credit is looked at again (ms).
-constexpr int credit_recheck_ms = 10;
-
 /// How long a failed channel waits for the sandbox it killed to exit.
 constexpr int kill_wait_ms = 5000;
 
@@ -153,15 +150,13 @@ struct stream_state {
 }  // namespace
 
 struct sandbox_channel::command {
-  enum class kind { start, send, signal, reset, pause, hold } what = kind::send;
+  enum class kind { start, send, signal, reset } what = kind::send;
   unsigned kernel = 0;
   runner_spec spec;   // start
   std::string frame;  // send
   int sig = 0;        // signal
   bool whole_group = false;
-  std::uint64_t cap = 0;                  // reset: the new cell's output cap (0: the channel's)
-  bool paused = false;                    // pause
-  std::shared_ptr<output_credit> credit;  // hold
+  std::uint64_t cap = 0;  // reset: the new cell's output cap (0: the channel's)
 };
 
 /// A record for the init and the fds it carries (the host's copies close once sent).
@@ -183,10 +178,6 @@ struct sandbox_channel::kernel {
   bool events_open = false;
   bool out_open = false;
   bool err_open = false;
-  /// Its output is not read while the stream's reader is behind (pause()).
-  bool paused = false;
-  /// A streamed cell's credit: its output is not read while it is exhausted (hold()).
-  std::shared_ptr<output_credit> credit;
   stream_state out{"stdout"};
   stream_state err{"stderr"};
   stream_state results{"results"};
@@ -264,7 +255,6 @@ class sandbox_channel::io_loop {
 void sandbox_channel::io_loop::deliver_text(kernel& k, stream_state& s, std::string text) {
   bool newly_capped = false;
   auto admitted = s.admit(std::move(text), k.cap ? k.cap : ch_.max_output_bytes_, newly_capped);
-  if (k.credit) k.credit->take(admitted.size());
   if (!admitted.empty() && callbacks().on_event)
     callbacks().on_event(k.slot, {{"type", s.name}, {"text", std::move(admitted)}});
   if (newly_capped && callbacks().on_output_limit) callbacks().on_output_limit(k.slot, s.name);
@@ -523,12 +513,6 @@ void sandbox_channel::io_loop::apply_commands() {
           agent_out_.push_back(std::move(request));
         }
         break;
-      case command::kind::pause:
-        if (k) k->paused = c.paused;
-        break;
-      case command::kind::hold:
-        if (k) k->credit = std::move(c.credit);
-        break;
       case command::kind::reset:
         if (k) {
           for (auto* s : {&k->out, &k->err, &k->results}) s->reset();
@@ -580,13 +564,8 @@ bool sandbox_channel::io_loop::run() {
     fds.push_back({process_.exit_fd(), POLLIN, 0});
     fds.push_back({agent_open_ ? process_.agent_fd() : -1,
                    static_cast<short>(POLLIN | (agent_writes ? POLLOUT : 0)), 0});
-    // A kernel held by its credit is looked at again after this long: the credit comes
-    // back from another thread, without a wake-up.
-    int timeout_ms = -1;
     for (auto& k : kernels_) {
       if (!k) continue;
-      const bool held = k->paused || (k->credit && k->credit->exhausted());
-      if (!k->paused && held) timeout_ms = credit_recheck_ms;
       auto watch = [&](bool on, int fd, short events, what w) {
         if (!on || fd < 0) return;
         fds.push_back({fd, events, 0});
@@ -596,12 +575,12 @@ bool sandbox_channel::io_loop::run() {
       // output (events) followed by a child process's raw output (print, then
       // subprocess.run), and the runners write their events before anything they start
       // can. Raw output written before an event in the same wake-up may come after it.
-      watch(k->events_open && !held, k->fd[4], POLLIN, what::events);
-      watch(k->out_open && !held, k->fd[1], POLLIN, what::out);
-      watch(k->err_open && !held, k->fd[2], POLLIN, what::err);
+      watch(k->events_open, k->fd[4], POLLIN, what::events);
+      watch(k->out_open, k->fd[1], POLLIN, what::out);
+      watch(k->err_open, k->fd[2], POLLIN, what::err);
       watch(!k->outgoing.empty() || !k->outbox.empty(), k->fd[3], POLLOUT, what::control);
     }
-    if (::poll(fds.data(), fds.size(), timeout_ms) < 0) {
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       throw std::system_error(errno, std::generic_category(), "poll");
     }
@@ -754,24 +733,6 @@ void sandbox_channel::signal(unsigned kernel, int sig, bool whole_group) {
   c.kernel = kernel;
   c.sig = sig;
   c.whole_group = whole_group;
-  push(std::move(c));
-}
-
-void sandbox_channel::pause(unsigned kernel, bool paused) {
-  if (kernel >= max_kernels) return;
-  command c;
-  c.what = command::kind::pause;
-  c.kernel = kernel;
-  c.paused = paused;
-  push(std::move(c));
-}
-
-void sandbox_channel::hold(unsigned kernel, std::shared_ptr<output_credit> credit) {
-  if (kernel >= max_kernels) return;
-  command c;
-  c.what = command::kind::hold;
-  c.kernel = kernel;
-  c.credit = std::move(credit);
   push(std::move(c));
 }
 

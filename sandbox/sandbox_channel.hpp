@@ -4,7 +4,6 @@
 // a persistent sandbox (agent_protocol.hpp) and each kernel's fds.
 #pragma once
 
-#include "core/output_credit.hpp"
 #include "sandbox/launcher.hpp"
 #include "sandbox/unique_fd.hpp"
 
@@ -72,14 +71,6 @@ class sandbox_channel {
   /// Non-persistent (kernel 0 only): SIGINT through the init's relay, SIGKILL kills
   /// the sandbox; other signals are not supported there (ignored).
   void signal(unsigned kernel, int sig, bool whole_group = false);
-  /// Stops (true) or resumes (false) reading the kernel's output and events: a client
-  /// that reads the stream slowly holds the kernel, which blocks once its pipes are
-  /// full. The kernel's exit still drains what its pipes hold.
-  void pause(unsigned kernel, bool paused);
-  /// Reads the kernel's stdout and stderr only while `credit` is not exhausted, taking
-  /// what it reads from it (null: reads freely again). For a streamed cell; cleared when
-  /// the cell stops or ends, so that its end is always read.
-  void hold(unsigned kernel, std::shared_ptr<output_credit> credit);
   /// Starts counting the kernel's output caps anew (a new cell), with a cap of
   /// `max_output_bytes` per stream for that cell (0: the channel's).
   void reset_output_counters(unsigned kernel, std::uint64_t max_output_bytes = 0);

@@ -6,9 +6,7 @@
 
 #include <doctest/doctest.h>
 
-#include <functional>
 #include <memory>
-#include <optional>
 
 using namespace codeexec;
 using namespace std::chrono_literals;
@@ -22,10 +20,6 @@ class fake_connection : public client_connection {
     sent.push_back(std::move(message));
     return true;
   }
-  std::size_t queued_bytes() const override { return 0; }
-  // A silent client reads nothing either.
-  std::chrono::milliseconds since_progress() const override { return silence; }
-  void when_drained(std::size_t, std::function<void()> drained) override { drained(); }
   void ping() override { ++pings; }
   std::chrono::milliseconds since_last_pong() const override { return silence; }
   void close(std::uint16_t code, std::string reason) override {
@@ -42,16 +36,10 @@ class fake_connection : public client_connection {
 
 struct session_fixture : test::deterministic_fixture {
   static constexpr std::chrono::milliseconds interval = 20s;
-  client_registry_actor registry = sys.spawn(client_registry, stream_settings{});
+  client_registry_actor registry = sys.spawn(client_registry, caf::timespan{10s});
   std::shared_ptr<fake_connection> socket = std::make_shared<fake_connection>();
-  client_session_actor session = sys.spawn(client_session, std::string{"c1"}, socket, registry,
-                                           settings(), std::optional<std::uint64_t>{});
-
-  static session_settings settings() {
-    session_settings s;
-    s.ping_interval = interval;
-    return s;
-  }
+  client_session_actor session =
+      sys.spawn(client_session, std::string{"c1"}, socket, registry, interval);
 
   session_fixture() { run(); }
   ~session_fixture() {

@@ -28,7 +28,6 @@ sandbox_actor::behavior_type fake_sandbox(Run run, Kill kill, Stop stop) {
       std::move(kill),
       std::move(stop),
       [](atom::input, std::string&, std::string&, bool) {},
-      [](atom::pause, std::string&, bool) {},
       [](atom::interrupt, std::string&) { return std::uint64_t{0}; },
       [](atom::create, context_request&) { return context_info{}; },
       [](atom::get) { return std::vector<context_info>{}; },

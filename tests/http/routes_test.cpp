@@ -96,20 +96,6 @@ TEST_CASE_FIXTURE(routes_fixture, "websockets need a clientId on /") {
   CHECK(std::get<api_error>(routes.accept_websocket(info, &id)).status == 404);
 }
 
-TEST_CASE_FIXTURE(routes_fixture, "a websocket resumes after lastEventId, a non-negative integer") {
-  const std::string id = "agent";
-  http::request_info info{"GET", "/", {}, {}, {}, {}, {}};
-  CHECK_FALSE(std::get<http::websocket_grant>(routes.accept_websocket(info, &id)).last_event_id);
-  info.query = {{"lastEventId", "42"}};
-  CHECK(std::get<http::websocket_grant>(routes.accept_websocket(info, &id)).last_event_id == 42u);
-  for (const char* bad : {"", "-1", "4x", "1.5", "99999999999999999999999"}) {
-    info.query = {{"lastEventId", bad}};
-    const auto refused = routes.accept_websocket(info, &id);
-    REQUIRE(std::holds_alternative<api_error>(refused));
-    CHECK(std::get<api_error>(refused).status == 400);
-  }
-}
-
 TEST_CASE_FIXTURE(routes_fixture,
                   "with API keys every route but health ready and metrics needs one") {
   config keyed = cfg;

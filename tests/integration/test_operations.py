@@ -13,8 +13,7 @@ import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import (RawWebSocket, assert_nothing_left, close_code, collect_events,
-                     is_final_status, is_output, run,
+from helpers import (assert_nothing_left, collect_events, is_final_status, is_output, run,
                      stdout_of, wait_until)
 
 pytestmark = pytest.mark.lifecycle
@@ -243,6 +242,72 @@ def test_second_sigterm_cancels_what_still_runs(service_factory):
     assert took < 10, f"the second SIGTERM took {took:.1f}s to cancel"
     assert svc.wait_exit(30) == 0, svc.log_tail(40)
     assert_nothing_left(None, timeout=10)
+
+
+class RawWebSocket:
+    """A bare RFC 6455 client over a TCP socket that does only what a test asks:
+    it never answers pings and reads only when told, unlike real clients."""
+
+    def __init__(self, port: int, path: str, rcvbuf: int | None = None):
+        import base64
+        import os
+        import socket
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(4096)
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def _need(self, n: int, deadline: float) -> bool:
+        while len(self.buffer) < n:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                raise AssertionError("no close frame from the server before the deadline") from None
+            if not chunk:
+                return False
+            self.buffer += chunk
+        return True
+
+    def frames(self, timeout: float):
+        """Yields (opcode, payload) up to and including the server's close frame."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._need(2, deadline):
+                return
+            opcode, length = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F
+            header = 2
+            if length == 126:
+                self._need(4, deadline)
+                length, header = int.from_bytes(self.buffer[2:4], "big"), 4
+            elif length == 127:
+                self._need(10, deadline)
+                length, header = int.from_bytes(self.buffer[2:10], "big"), 10
+            if not self._need(header + length, deadline):
+                return
+            payload = self.buffer[header:header + length]
+            self.buffer = self.buffer[header + length:]
+            yield opcode, payload
+            if opcode == 0x8:
+                return
+        raise AssertionError(f"the server kept the connection open for {timeout}s")
+
+    def close(self):
+        self.sock.close()
+
+
+def close_code(payload: bytes) -> int:
+    return int.from_bytes(payload[:2], "big")
 
 
 def test_a_client_that_ignores_pings_is_closed(service_factory):
