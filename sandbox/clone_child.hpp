@@ -13,6 +13,9 @@
 #include <sys/resource.h>
 
 #include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
 
 namespace codeexec::sandbox {
 
@@ -60,6 +63,33 @@ struct child_plan {
   /// The service's argv and environ strings: /proc/1/cmdline is world-readable.
   memory_range scrub[2];
 };
+
+/// A null-terminated `char*` array over strings it owns, for an execve's argv or envp
+/// (a child_plan's, the zygote's): built before clone, as the child may not allocate.
+/// Neither copied nor moved, so the pointers stay valid while it lives.
+class exec_strings {
+ public:
+  explicit exec_strings(std::vector<std::string> strings) : strings_(std::move(strings)) {
+    pointers_.reserve(strings_.size() + 1);
+    for (auto& s : strings_) pointers_.push_back(s.data());
+    pointers_.push_back(nullptr);
+  }
+  exec_strings(const exec_strings&) = delete;
+  exec_strings& operator=(const exec_strings&) = delete;
+  char* const* data() const noexcept { return pointers_.data(); }
+
+ private:
+  std::vector<std::string> strings_;
+  std::vector<char*> pointers_;
+};
+
+/// An environment as "NAME=value" entries, in name order.
+inline std::vector<std::string> env_entries(const std::map<std::string, std::string>& env) {
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
 
 /// Setup-error exit code of the init and of a runner whose execve failed.
 inline constexpr int kSetupFailedExitCode = 125;

@@ -441,14 +441,8 @@ launch_result local_launcher::launch(const launch_spec& spec) {
                                      .sandbox_uid = kSandboxUid,
                                      .sandbox_gid = kSandboxUid});
   const std::vector<rlimit_setting> rlimits = rlimits_for(spec.lim);
-  std::vector<std::string> argv_strings(spec.argv.begin(), spec.argv.end());
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> argv, envp;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
+  const exec_strings argv(spec.argv);
+  const exec_strings envp(env_entries(spec.env));
 
   fd_pair release, lifeline, agent;
   if (!make_pipe(release) || !make_pipe(lifeline) ||

@@ -110,15 +110,8 @@ void zygote::start_locked() {
     counters_.last_error = errno_text("open /dev/null", errno);
     return;
   }
-  std::vector<std::string> argv_strings = {cfg_.python, "-I",         "-u",
-                                           cfg_.script, cfg_.library, cfg_.runner_dir};
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : cfg_.env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> argv, envp;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
+  const exec_strings argv({cfg_.python, "-I", "-u", cfg_.script, cfg_.library, cfg_.runner_dir});
+  const exec_strings envp(env_entries(cfg_.env));
   exec_plan plan{cfg_.python.c_str(), argv.data(), envp.data(), theirs.get(), devnull.get()};
   auto child = cloner_->clone_process(exec_zygote, &plan, 0);
   if (child.pid < 0) {
@@ -197,11 +190,8 @@ std::optional<clone_thread::result> zygote::spawn(const zygote_request& q) {
   std::snprintf(req.hostname, sizeof req.hostname, "%s", spec.hostname.c_str());
   req.envc = static_cast<std::uint32_t>(spec.env.size());
   std::memcpy(message.data(), &req, sizeof req);
-  for (const auto& [k, v] : spec.env) {
-    const std::string entry = k + "=" + v;
-    message.insert(message.end(), entry.begin(), entry.end());
-    message.push_back('\0');
-  }
+  for (const auto& entry : env_entries(spec.env))
+    message.insert(message.end(), entry.c_str(), entry.c_str() + entry.size() + 1);  // with NUL
   if (q.rlimits.size() > wire::kMaxRlimits || spec.env.size() > wire::kMaxEnv ||
       message.size() > wire::kMaxMessageBytes) {
     ++counters_.fallbacks;  // not for the zygote; the exec path takes any size
