@@ -3,6 +3,7 @@
 #include "sandbox/agent_protocol.hpp"
 
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
@@ -848,6 +849,23 @@ void run_zygote_clone_child(const child_plan& p) noexcept {
   const pid_t runner = fork_runner(p, report);
   if (runner == 0) return;  // the runner: back to the zygote's interpreter
   become_init(p, runner, signal_fd);
+}
+
+long clone_sandbox(unsigned long flags, int cgroup_fd, int* pidfd, bool* in_cgroup) noexcept {
+  *in_cgroup = false;
+  if (cgroup_fd >= 0) {
+    clone_args args{};
+    args.flags = flags | CLONE_PIDFD | CLONE_INTO_CGROUP;
+    args.pidfd = reinterpret_cast<std::uintptr_t>(pidfd);
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+    const long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0) {
+      *in_cgroup = pid > 0;
+      return pid;
+    }
+  }
+  return ::syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, nullptr, pidfd, nullptr, nullptr);
 }
 
 }  // namespace codeexec::sandbox

@@ -10,6 +10,7 @@
 #include "sandbox/rootfs.hpp"
 
 #include <linux/filter.h>
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <cstddef>
@@ -18,6 +19,12 @@
 #include <vector>
 
 namespace codeexec::sandbox {
+
+/// The namespaces of every sandbox, exec'd or forked by a zygote.
+inline constexpr unsigned long kNamespaceFlags =
+    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+/// `user` inside every sandbox; the dedicated host uid outside.
+inline constexpr unsigned kSandboxUid = 1000;
 
 /// Fds the child inherits (numbers as in the parent; all O_CLOEXEC there).
 struct child_fds {
@@ -51,8 +58,8 @@ struct child_plan {
   std::size_t mount_step_count = 0;
   const char* hostname = nullptr;
   std::size_t hostname_len = 0;
-  unsigned sandbox_uid = 1000;  ///< inside the user namespace
-  unsigned sandbox_gid = 1000;
+  unsigned sandbox_uid = kSandboxUid;  ///< inside the user namespace
+  unsigned sandbox_gid = kSandboxUid;
   const rlimit_setting* rlimits = nullptr;
   std::size_t rlimit_count = 0;
   const sock_fprog* seccomp = nullptr;
@@ -93,6 +100,14 @@ inline std::vector<std::string> env_entries(const std::map<std::string, std::str
 
 /// Setup-error exit code of the init and of a runner whose execve failed.
 inline constexpr int kSetupFailedExitCode = 125;
+
+/// clone(flags | CLONE_PIDFD | SIGCHLD) without a new stack, so like fork(2): 0 in the
+/// child, the child's pid in the caller (its pidfd in *pidfd), or -1 with errno. With a
+/// cgroup2 directory fd, clone3 with CLONE_INTO_CGROUP first: the child is born in that
+/// cgroup (*in_cgroup), sparing a migration (a global lock that can wait out an RCU grace
+/// period, ~10 ms); falls back to clone where clone3 is refused (Docker's profile:
+/// ENOSYS). Raw syscalls: no atfork handlers or malloc locks of a multi-threaded caller.
+long clone_sandbox(unsigned long flags, int cgroup_fd, int* pidfd, bool* in_cgroup) noexcept;
 
 /// Entry point of the clone child. Never returns.
 [[noreturn]] void run_clone_child(const child_plan& plan) noexcept;

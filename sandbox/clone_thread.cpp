@@ -1,7 +1,6 @@
 #include "sandbox/clone_thread.hpp"
 
 #include <grp.h>
-#include <linux/sched.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -76,30 +75,13 @@ void clone_thread::run() {
   for (;;) {
     cv_.wait(lock, [this] { return stop_ || (plan_ != nullptr && !done_); });
     if (stop_) return;
-    // Raw clone3/clone without CLONE_VM: a fork of this thread into new namespaces.
-    // No stack given means "continue on a copy of the current stack", like fork.
+    // Without CLONE_VM: a fork of this thread into new namespaces.
     int pidfd = -1;
-    long pid = -1;
     bool in_cgroup = false;
-    if (cgroup_fd_ >= 0) {
-      clone_args args{};
-      args.flags = flags_ | CLONE_PIDFD | CLONE_INTO_CGROUP;
-      args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
-      args.exit_signal = SIGCHLD;
-      args.cgroup = static_cast<std::uint64_t>(cgroup_fd_);
-      pid = ::syscall(SYS_clone3, &args, sizeof args);
-      if (pid == 0) {
-        entry_(plan_);  // never returns
-        ::syscall(SYS_exit_group, 127);
-      }
-      in_cgroup = pid > 0;
-    }
-    if (pid < 0) {
-      pid = ::syscall(SYS_clone, flags_ | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
-      if (pid == 0) {
-        entry_(plan_);  // never returns
-        ::syscall(SYS_exit_group, 127);
-      }
+    const long pid = clone_sandbox(flags_, cgroup_fd_, &pidfd, &in_cgroup);
+    if (pid == 0) {
+      entry_(plan_);  // never returns
+      ::syscall(SYS_exit_group, 127);
     }
     result_ = result{static_cast<pid_t>(pid), unique_fd(pid > 0 ? pidfd : -1), pid < 0 ? errno : 0,
                      in_cgroup};

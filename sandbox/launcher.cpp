@@ -37,9 +37,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr unsigned long kNamespaceFlags =
-    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
-constexpr unsigned kSandboxUid = 1000;     // `user` inside; the dedicated host uid outside
 constexpr unsigned kNobodyHostId = 65534;  // what the sandbox's root maps to
 constexpr std::uint64_t kMiB = 1ull << 20;
 constexpr std::uint64_t kMinAddressSpace = 2048 * kMiB;  // node's V8 will not start below ~1 GiB

@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -36,10 +35,6 @@ namespace codeexec::sandbox {
 namespace {
 
 namespace wire = zygote_wire;
-
-constexpr unsigned long kNamespaceFlags =
-    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
-constexpr unsigned kSandboxUid = 1000;
 
 struct server {
   int sock = -1;
@@ -323,29 +318,12 @@ __attribute__((visibility("default"))) int codeexec_zygote_fork() {
   // CLONE_PARENT: the sandbox's init is the service's child (it reaps it, and its
   // PDEATHSIG follows the service's clone thread), never the zygote's, so a zygote that
   // dies or is replaced takes no sandbox with it.
-  const unsigned long flags = kNamespaceFlags | CLONE_PARENT | CLONE_PIDFD;
   int pidfd = -1;
-  long pid = -1;
   bool in_cgroup = false;
-  if (cgroup_fd >= 0) {
-    clone_args args{};
-    args.flags = flags | CLONE_INTO_CGROUP;
-    args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
-    args.exit_signal = SIGCHLD;
-    args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
-    pid = ::syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0) {
-      run_zygote_clone_child(plan);
-      return 0;
-    }
-    in_cgroup = pid > 0;
-  }
-  if (pid < 0) {
-    pid = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
-    if (pid == 0) {
-      run_zygote_clone_child(plan);
-      return 0;
-    }
+  const long pid = clone_sandbox(kNamespaceFlags | CLONE_PARENT, cgroup_fd, &pidfd, &in_cgroup);
+  if (pid == 0) {
+    run_zygote_clone_child(plan);
+    return 0;
   }
   const int err = errno;
   if (pid < 0) {
