@@ -11,6 +11,7 @@
 #include "sandbox/cgroups.hpp"
 #include "sandbox/clone_child.hpp"
 #include "sandbox/clone_thread.hpp"
+#include "sandbox/proc_stat.hpp"
 #include "sandbox/rootfs.hpp"
 #include "sandbox/runner_stage.hpp"
 #include "sandbox/sandbox_process.hpp"
@@ -30,7 +31,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <sstream>
 
 namespace codeexec::sandbox {
 namespace {
@@ -69,31 +69,6 @@ constexpr const char* kHostPathHint =
 bool is_host_path_denied(const std::string& failure) {
   return failure.find("sandbox setup failed: bind ") != std::string::npos &&
          failure.find("(EACCES)") != std::string::npos;
-}
-
-/// Whole small file, opened O_CLOEXEC (std::ifstream is not: another thread's fork+exec
-/// would inherit it).
-std::string read_small_file(const std::string& path) {
-  std::string text;
-  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-  return text;
-}
-
-/// Fields after "(comm)" of /proc/<pid>/stat; token i is field i + 3.
-std::vector<std::string> stat_fields(pid_t pid) {
-  const std::string text =
-      read_small_file("/proc/" + (pid ? std::to_string(pid) : std::string("self")) + "/stat");
-  const auto paren = text.rfind(')');
-  if (paren == std::string::npos) return {};
-  std::istringstream rest(text.substr(paren + 1));
-  std::vector<std::string> fields;
-  std::string f;
-  while (rest >> f) fields.push_back(f);
-  return fields;
 }
 
 std::uint64_t to_u64(std::string_view s, bool* ok = nullptr) {
@@ -140,17 +115,6 @@ bool is_stale_cgroup_name(std::string_view name, std::uint32_t uid_base) {
   const auto start = to_u64(name.substr(d1 + 1, d2 - d1 - 1), &ok_start);
   if (!ok_pid || !ok_start || pid == 0 || pid > 4194304) return true;
   return start_time_of(static_cast<pid_t>(pid)) != start;
-}
-
-/// The service's argv and environ strings (fields 48-51 of /proc/self/stat).
-void find_scrub_ranges(memory_range (&ranges)[2]) {
-  const auto f = stat_fields(0);
-  if (f.size() < 49) return;
-  auto ptr = [](const std::string& s) {
-    return reinterpret_cast<char*>(static_cast<std::uintptr_t>(to_u64(s)));
-  };
-  ranges[0] = {ptr(f[45]), ptr(f[46])};
-  ranges[1] = {ptr(f[47]), ptr(f[48])};
 }
 
 bool has_nul(const std::string& s) {

@@ -7,6 +7,7 @@
 // The zygote is single-threaded (checked before every fork), holds no secrets (a clean
 // environment, no configuration), has no capabilities and never execs.
 #include "sandbox/clone_child.hpp"
+#include "sandbox/proc_stat.hpp"
 #include "sandbox/rootfs.hpp"
 #include "sandbox/seccomp_filter.hpp"
 #include "sandbox/zygote_protocol.hpp"
@@ -24,10 +25,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -53,36 +52,6 @@ struct server {
 server& the_server() {
   static server s;
   return s;
-}
-
-std::string read_small_file(const char* path) {
-  std::string text;
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
-  return text;
-}
-
-/// argv and environ of this process (fields 48-51 of /proc/self/stat), wiped in every
-/// sandbox's init as the exec path wipes the service's.
-void find_scrub_ranges(memory_range (&ranges)[2]) {
-  const std::string text = read_small_file("/proc/self/stat");
-  const auto paren = text.rfind(')');
-  if (paren == std::string::npos) return;
-  std::istringstream rest(text.substr(paren + 1));
-  std::vector<std::string> f;
-  for (std::string field; rest >> field;) f.push_back(field);
-  if (f.size() < 49) return;
-  auto ptr = [](const std::string& s) {
-    std::uintptr_t v = 0;
-    std::from_chars(s.data(), s.data() + s.size(), v);
-    return reinterpret_cast<char*>(v);
-  };
-  ranges[0] = {ptr(f[45]), ptr(f[46])};
-  ranges[1] = {ptr(f[47]), ptr(f[48])};
 }
 
 /// Threads of this process: a fork copies only the calling one, so a zygote with a
