@@ -64,7 +64,6 @@ local_backend::local_backend(const config& cfg) : cfg_(cfg) {
       sandbox::zygote_config z;
       z.runner_argv = python.argv;
       z.env = python.env;
-      z.python = python.argv[0];
       z.script = runner_dir + "/python_zygote.py";
       z.library = library;
       z.runner_dir = runner_dir;

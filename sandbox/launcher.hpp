@@ -65,12 +65,12 @@ struct runner_fds {
 
 /// A zygote for one runner command (zygote.hpp).
 struct zygote_config {
-  /// The runner command this zygote stands in for (exact match, e.g. the Python kernel's).
+  /// The runner command this zygote stands in for (exact match, e.g. the Python kernel's);
+  /// its argv[0] is the interpreter the zygote runs.
   std::vector<std::string> runner_argv;
   /// The environment it starts with: the runner's (locale and encodings are fixed at
   /// interpreter start, so requests with other LANG/LC_* values take the exec path).
   std::map<std::string, std::string> env;
-  std::string python = "/usr/bin/python3";
   std::string script;      ///< host path of python_zygote.py
   std::string library;     ///< host path of libcodeexec_zygote.so
   std::string runner_dir;  ///< host runner directory (bound at /opt/runner)

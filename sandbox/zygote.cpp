@@ -110,9 +110,10 @@ void zygote::start_locked() {
     counters_.last_error = errno_text("open /dev/null", errno);
     return;
   }
-  const exec_strings argv({cfg_.python, "-I", "-u", cfg_.script, cfg_.library, cfg_.runner_dir});
+  const std::string& python = cfg_.runner_argv.at(0);
+  const exec_strings argv({python, "-I", "-u", cfg_.script, cfg_.library, cfg_.runner_dir});
   const exec_strings envp(env_entries(cfg_.env));
-  exec_plan plan{cfg_.python.c_str(), argv.data(), envp.data(), theirs.get(), devnull.get()};
+  exec_plan plan{python.c_str(), argv.data(), envp.data(), theirs.get(), devnull.get()};
   auto child = cloner_->clone_process(exec_zygote, &plan, 0);
   if (child.pid < 0) {
     counters_.last_error = errno_text("start the zygote", child.error);
