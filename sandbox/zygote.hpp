@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,7 @@ namespace codeexec::sandbox {
 struct zygote_request {
   const launch_spec* spec = nullptr;
   std::uint64_t shm_bytes = 0;
-  std::vector<rlimit_setting> rlimits;
+  std::span<const rlimit_setting> rlimits;
   int release_read = -1;
   int lifeline_read = -1;
   int agent = -1;       ///< persistent sandboxes
