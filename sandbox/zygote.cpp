@@ -121,16 +121,14 @@ void zygote::start_locked() {
   }
   sock_ = std::move(ours);
   pidfd_ = std::move(child.pidfd);
-  pid_ = child.pid;
   ready_ = false;
   generation_forks_ = 0;
   counters_.state = "starting";
-  counters_.pid = pid_;
+  counters_.pid = child.pid;
 }
 
 void zygote::stop_locked(const std::string& why) {
-  if (pid_ > 0) {
-    sock_.reset();  // an idle zygote exits on end-of-file; one that hangs does not:
+  if (pidfd_) {
     ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
     siginfo_t info{};
     ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED);
@@ -138,7 +136,6 @@ void zygote::stop_locked(const std::string& why) {
     counters_.last_error = why;
   }
   sock_.reset();
-  pid_ = -1;
   ready_ = false;
   counters_.state = "down";
   counters_.pid = -1;

@@ -62,7 +62,6 @@ class zygote {
   mutable std::mutex mutex_;
   unique_fd sock_;
   unique_fd pidfd_;
-  pid_t pid_ = -1;
   bool ready_ = false;
   std::uint64_t generation_forks_ = 0;
   std::chrono::steady_clock::time_point started_at_{};
