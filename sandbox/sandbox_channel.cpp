@@ -2,6 +2,7 @@
 
 #include "sandbox/agent_protocol.hpp"
 #include "sandbox/clone_child.hpp"
+#include "sandbox/fd_passing.hpp"
 #include "sandbox/frame.hpp"
 
 #include <fcntl.h>
@@ -422,24 +423,11 @@ void sandbox_channel::io_loop::agent_gone(const std::string& why) {
 void sandbox_channel::io_loop::flush_agent() {
   while (agent_open_ && !agent_out_.empty()) {
     auto& request = agent_out_.front();
-    iovec iov{request.bytes.data(), request.bytes.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * agent::kSpawnFdCount)] = {};
-    if (!request.fds.empty()) {
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * request.fds.size());
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * request.fds.size());
-      for (std::size_t i = 0; i < request.fds.size(); ++i) {
-        const int fd = request.fds[i].get();
-        std::memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof fd);
-      }
-    }
-    if (::sendmsg(process_.agent_fd(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+    static_assert(agent::kSpawnFdCount <= kMaxSentFds);
+    std::vector<int> fds;
+    for (const auto& fd : request.fds) fds.push_back(fd.get());
+    if (send_with_fds(process_.agent_fd(), request.bytes.data(), request.bytes.size(), fds,
+                      MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // POLLOUT
       agent_gone(std::string("the sandbox agent is gone: ") + std::strerror(errno));

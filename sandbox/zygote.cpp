@@ -1,5 +1,6 @@
 #include "sandbox/zygote.hpp"
 
+#include "sandbox/fd_passing.hpp"
 #include "sandbox/zygote_protocol.hpp"
 
 #include <fcntl.h>
@@ -206,20 +207,11 @@ std::optional<clone_thread::result> zygote::spawn(const zygote_request& q) {
     return std::nullopt;
   };
   {
-    iovec iov{message.data(), message.size()};
-    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    static_assert(wire::kMaxFds <= kMaxSentFds);
     ssize_t n;
-    while ((n = ::sendmsg(sock_.get(), &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    while ((n = send_with_fds(sock_.get(), message.data(), message.size(), fds, MSG_NOSIGNAL)) <
+               0 &&
+           errno == EINTR) {
     }
     if (n != static_cast<ssize_t>(message.size()))
       return fail(errno_text("send to the zygote", n < 0 ? errno : EIO));

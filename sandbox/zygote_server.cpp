@@ -7,6 +7,7 @@
 // The zygote is single-threaded (checked before every fork), holds no secrets (a clean
 // environment, no configuration), has no capabilities and never execs.
 #include "sandbox/clone_child.hpp"
+#include "sandbox/fd_passing.hpp"
 #include "sandbox/proc_stat.hpp"
 #include "sandbox/rootfs.hpp"
 #include "sandbox/seccomp_filter.hpp"
@@ -113,21 +114,8 @@ void close_request_fds(server& s) {
 }
 
 void send_reply(const server& s, const wire::reply& r, int pidfd) {
-  iovec iov{const_cast<wire::reply*>(&r), sizeof r};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  if (pidfd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
-  }
-  while (::sendmsg(s.sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  const std::span<const int> fds(&pidfd, pidfd >= 0 ? 1 : 0);
+  while (send_with_fds(s.sock, &r, sizeof r, fds, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
 }
 
