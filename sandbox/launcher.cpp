@@ -11,6 +11,7 @@
 #include "sandbox/cgroups.hpp"
 #include "sandbox/clone_child.hpp"
 #include "sandbox/clone_thread.hpp"
+#include "sandbox/errno_text.hpp"
 #include "sandbox/proc_stat.hpp"
 #include "sandbox/rootfs.hpp"
 #include "sandbox/runner_stage.hpp"
@@ -178,10 +179,6 @@ int write_proc_file(pid_t pid, const char* name, const std::string& content) {
   const ssize_t n = ::write(fd.get(), content.data(), content.size());
   if (n < 0) return errno;
   return static_cast<std::size_t>(n) == content.size() ? 0 : EIO;
-}
-
-std::string errno_text(const char* what, int err) {
-  return std::string(what) + ": " + std::strerror(err);
 }
 
 /// Reads what is available on `fd` until EOF or the deadline.

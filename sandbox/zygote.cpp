@@ -1,5 +1,6 @@
 #include "sandbox/zygote.hpp"
 
+#include "sandbox/errno_text.hpp"
 #include "sandbox/fd_passing.hpp"
 #include "sandbox/zygote_protocol.hpp"
 
@@ -62,10 +63,6 @@ void exec_zygote(const void* arg) noexcept {
     ::syscall(SYS_exit_group, 127);
   ::syscall(SYS_execve, p.path, p.argv, p.envp);
   ::syscall(SYS_exit_group, 127);
-}
-
-std::string errno_text(const char* what, int err) {
-  return std::string(what) + ": " + std::strerror(err);
 }
 
 bool same_locale(const std::map<std::string, std::string>& a,
