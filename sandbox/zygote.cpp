@@ -65,21 +65,18 @@ void exec_zygote(const void* arg) noexcept {
   ::syscall(SYS_exit_group, 127);
 }
 
-bool same_locale(const std::map<std::string, std::string>& a,
-                 const std::map<std::string, std::string>& b) {
-  auto locale_of = [](const std::map<std::string, std::string>& env) {
-    std::map<std::string, std::string> out;
-    for (const auto& [k, v] : env)
-      if (k == "LANG" || k == "LANGUAGE" || k.rfind("LC_", 0) == 0) out.emplace(k, v);
-    return out;
-  };
-  return locale_of(a) == locale_of(b);
+/// LANG, LANGUAGE and LC_* of an environment: fixed at interpreter start.
+std::map<std::string, std::string> locale_of(const std::map<std::string, std::string>& env) {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : env)
+    if (k == "LANG" || k == "LANGUAGE" || k.rfind("LC_", 0) == 0) out.emplace(k, v);
+  return out;
 }
 
 }  // namespace
 
 zygote::zygote(zygote_config cfg, std::shared_ptr<clone_thread> cloner)
-    : cfg_(std::move(cfg)), cloner_(std::move(cloner)) {
+    : cfg_(std::move(cfg)), locale_(locale_of(cfg_.env)), cloner_(std::move(cloner)) {
   std::lock_guard lock(mutex_);
   start_locked();
 }
@@ -90,7 +87,7 @@ zygote::~zygote() {
 }
 
 bool zygote::serves(const launch_spec& spec) const {
-  return spec.argv == cfg_.runner_argv && same_locale(spec.env, cfg_.env);
+  return spec.argv == cfg_.runner_argv && locale_of(spec.env) == locale_;
 }
 
 void zygote::start_locked() {

@@ -58,6 +58,7 @@ class zygote {
   bool check_ready_locked();
 
   zygote_config cfg_;
+  std::map<std::string, std::string> locale_;  ///< of cfg_.env, for serves()
   std::shared_ptr<clone_thread> cloner_;
   mutable std::mutex mutex_;
   unique_fd sock_;
