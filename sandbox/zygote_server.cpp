@@ -13,7 +13,6 @@
 #include "sandbox/seccomp_filter.hpp"
 #include "sandbox/zygote_protocol.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
@@ -26,6 +25,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -58,13 +58,8 @@ server& the_server() {
 /// Threads of this process: a fork copies only the calling one, so a zygote with a
 /// second thread (a library's worker) could hand a sandbox half-held locks.
 int thread_count() {
-  DIR* dir = ::opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
-  int n = 0;
-  while (const dirent* e = ::readdir(dir))
-    if (e->d_name[0] != '.') ++n;
-  ::closedir(dir);
-  return n;
+  const auto f = stat_fields(0);  // num_threads is field 20
+  return f.size() > 17 ? std::atoi(f[17].c_str()) : -1;
 }
 
 /// No capability in the host's namespaces: the sandboxes get theirs from their own
