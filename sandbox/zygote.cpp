@@ -158,7 +158,8 @@ bool zygote::check_ready_locked() {
     return false;
   }
   if (std::chrono::steady_clock::now() - started_at_ > kStartBudget)
-    stop_locked("the zygote did not become ready within 60 s");
+    stop_locked("the zygote did not become ready within " + std::to_string(kStartBudget.count()) +
+                " s");
   return false;
 }
 
@@ -218,7 +219,9 @@ std::optional<clone_thread::result> zygote::spawn(const zygote_request& q) {
     int ready;
     while ((ready = ::poll(&pfd, 1, static_cast<int>(budget.count()))) < 0 && errno == EINTR) {
     }
-    if (ready <= 0) return fail("the zygote did not answer a fork within 10 s");
+    if (ready <= 0)
+      return fail("the zygote did not answer a fork within " +
+                  std::to_string(kReplyBudget.count()) + " s");
     iovec iov{&reply, sizeof reply};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     msghdr msg{};
